@@ -1,0 +1,214 @@
+#include "dsp/features/features.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace spoofd::dsp {
+namespace {
+
+// Reflection padding as torch.nn.functional.pad(mode="reflect"): the edge sample
+// is not repeated, padded[-i] = y[i] and padded[L-1+i] = y[L-1-i].
+std::vector<float> ReflectPad(std::span<const float> y, int pad) {
+  const std::int64_t n = static_cast<std::int64_t>(y.size());
+  std::vector<float> out(n + 2 * pad);
+  for (int i = 0; i < pad; ++i) out[i] = y[pad - i];
+  std::copy(y.begin(), y.end(), out.begin() + pad);
+  for (int i = 0; i < pad; ++i) out[pad + n + i] = y[n - 2 - i];
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const FeatureExtractor>> FeatureExtractor::Create(
+    const FeatureConfig& config) {
+  if (absl::Status s = config.Validate(); !s.ok()) return s;
+  auto extractor = std::shared_ptr<FeatureExtractor>(new FeatureExtractor(config));
+  absl::StatusOr<std::unique_ptr<RealFft>> fft = RealFft::Create(config.n_fft);
+  if (!fft.ok()) return fft.status();
+  extractor->fft_ = std::move(*fft);
+  extractor->window_ = MakeWindow(config.window == WindowType::kHamming, config.win_length);
+  extractor->window_offset_ = (config.n_fft - config.win_length) / 2;
+  const int n_freqs = config.n_fft / 2 + 1;
+  switch (config.kind) {
+    case FeatureKind::kLfcc:
+      extractor->filters_ = LinearFilterbank(n_freqs, config.f_min_hz, config.EffectiveFMaxHz(),
+                                             config.n_filters, config.sample_rate_hz);
+      extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters);
+      break;
+    case FeatureKind::kMfcc:
+      extractor->filters_ = MelFilterbank(n_freqs, config.f_min_hz, config.EffectiveFMaxHz(),
+                                          config.n_filters, config.sample_rate_hz);
+      extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters);
+      break;
+    case FeatureKind::kLogMel:
+      extractor->filters_ = MelFilterbank(n_freqs, config.f_min_hz, config.EffectiveFMaxHz(),
+                                          config.n_filters, config.sample_rate_hz);
+      break;
+    case FeatureKind::kLogSpec:
+      break;
+  }
+  return std::shared_ptr<const FeatureExtractor>(std::move(extractor));
+}
+
+std::int64_t FeatureExtractor::NumFrames(std::int64_t n) const {
+  if (config_.center) return 1 + n / config_.hop_length;
+  return n >= config_.n_fft ? 1 + (n - config_.n_fft) / config_.hop_length : 0;
+}
+
+int FeatureExtractor::LogDims() const {
+  return config_.kind == FeatureKind::kLogSpec ? config_.n_fft / 2 + 1 : config_.n_filters;
+}
+
+FeatureExtractor::Scratch FeatureExtractor::MakeScratch() const {
+  Scratch scratch{fft_->AllocateInput(), fft_->AllocateOutput(), {}};
+  // Zeros outside the window never change (FFTW preserves the input of a 1-D
+  // r2c transform), so they are written once here.
+  std::fill_n(scratch.fft_in.get(), config_.n_fft, 0.0f);
+  scratch.energies.resize(LogDims());
+  return scratch;
+}
+
+void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scratch& scratch,
+                                 float* out) const {
+  const int n_bins = config_.n_fft / 2 + 1;
+  const int log_dims = LogDims();
+  const bool db = config_.log == LogKind::kDb;
+  const double floor = config_.log_floor;
+  float* in = scratch.fft_in.get() + window_offset_;
+  const std::complex<float>* spectrum = scratch.fft_out.get();
+  double* energies = scratch.energies.data();
+  for (std::int64_t t = 0; t < n_frames; ++t) {
+    const float* frame = frames + t * config_.hop_length + window_offset_;
+    for (int i = 0; i < config_.win_length; ++i) in[i] = frame[i] * window_[i];
+    fft_->Forward(scratch.fft_in.get(), scratch.fft_out.get());
+    if (config_.kind == FeatureKind::kLogSpec) {
+      for (int k = 0; k < n_bins; ++k) energies[k] = std::norm(spectrum[k]);
+    } else {
+      for (int m = 0; m < log_dims; ++m) {
+        const Filter& filter = filters_[m];
+        const std::complex<float>* bins = spectrum + filter.first_bin;
+        double sum = 0.0;
+        for (size_t j = 0; j < filter.weights.size(); ++j) {
+          sum += static_cast<double>(filter.weights[j]) * std::norm(bins[j]);
+        }
+        energies[m] = sum;
+      }
+    }
+    float* row = out + t * log_dims;
+    if (db) {
+      for (int m = 0; m < log_dims; ++m) {
+        row[m] = static_cast<float>(10.0 * std::log10(std::max(energies[m], floor)));
+      }
+    } else {
+      for (int m = 0; m < log_dims; ++m) row[m] = static_cast<float>(std::log(energies[m] + floor));
+    }
+  }
+}
+
+FeatureMatrix FeatureExtractor::StaticFromLog(const FeatureMatrix& log_rows) const {
+  if (dct_.size() == 0) return log_rows;
+  // A plain loop rather than an Eigen GEMM: the summation order must not depend
+  // on how many rows arrive together, or streaming would differ from
+  // whole-buffer computation in the last bit.
+  const Eigen::Index n_filters = dct_.rows();
+  const Eigen::Index n_coeffs = dct_.cols();
+  FeatureMatrix out(log_rows.rows(), n_coeffs);
+  for (Eigen::Index t = 0; t < log_rows.rows(); ++t) {
+    const float* in = log_rows.data() + t * n_filters;
+    float* row = out.data() + t * n_coeffs;
+    for (Eigen::Index k = 0; k < n_coeffs; ++k) {
+      double sum = 0.0;
+      for (Eigen::Index m = 0; m < n_filters; ++m) sum += static_cast<double>(in[m]) * dct_(m, k);
+      row[k] = static_cast<float>(sum);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<FeatureMatrix> FeatureExtractor::Compute(std::span<const float> samples) const {
+  for (float x : samples) {
+    if (!std::isfinite(x)) {
+      return absl::InvalidArgumentError("audio contains NaN or infinite samples");
+    }
+  }
+  const int pad = config_.n_fft / 2;
+  if (config_.center && static_cast<std::int64_t>(samples.size()) <= pad) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "audio too short: ", samples.size(), " samples, center padding needs more than ", pad));
+  }
+  // Only copy the signal when pre-emphasis or padding require it.
+  std::vector<float> emphasized;
+  std::span<const float> signal = samples;
+  if (config_.preemphasis > 0.0) {
+    emphasized.resize(samples.size());
+    PreEmphasize(samples, config_.preemphasis, 0.0f, emphasized.data());
+    signal = emphasized;
+  }
+  std::vector<float> padded;
+  if (config_.center) {
+    padded = ReflectPad(signal, pad);
+    signal = padded;
+  }
+  const std::int64_t n_frames = NumFrames(static_cast<std::int64_t>(samples.size()));
+  FeatureMatrix log_rows(n_frames, LogDims());
+  if (n_frames > 0) {
+    Scratch scratch = MakeScratch();
+    LogFrames(signal.data(), n_frames, scratch, log_rows.data());
+  }
+  FeatureMatrix statics = StaticFromLog(log_rows);
+  if (config_.deltas == 0) return statics;
+  return AppendDeltas(statics, config_.deltas);
+}
+
+FeatureMatrix AppendDeltas(const FeatureMatrix& statics, int order) {
+  const Eigen::Index frames = statics.rows();
+  const Eigen::Index dims = statics.cols();
+  FeatureMatrix out(frames, dims * (1 + order));
+  out.leftCols(dims) = statics;
+  for (int level = 1; level <= order; ++level) {
+    const Eigen::Index src = (level - 1) * dims;
+    const Eigen::Index dst = level * dims;
+    for (Eigen::Index t = 0; t < frames; ++t) {
+      auto clamp = [&](Eigen::Index i) { return std::clamp<Eigen::Index>(i, 0, frames - 1); };
+      out.row(t).segment(dst, dims) =
+          ((out.row(clamp(t + 1)).segment(src, dims) - out.row(clamp(t - 1)).segment(src, dims)) +
+           2.0f * (out.row(clamp(t + 2)).segment(src, dims) -
+                   out.row(clamp(t - 2)).segment(src, dims))) /
+          10.0f;
+    }
+  }
+  return out;
+}
+
+void NormalizeFeatures(NormalizeKind kind, FeatureMatrix* features) {
+  if (kind == NormalizeKind::kNone || features->rows() == 0) return;
+  const double n = static_cast<double>(features->rows());
+  for (Eigen::Index c = 0; c < features->cols(); ++c) {
+    auto column = features->col(c);
+    double sum = 0.0;
+    for (Eigen::Index r = 0; r < column.size(); ++r) sum += column(r);
+    const double mean = sum / n;
+    double scale = 1.0;
+    if (kind == NormalizeKind::kMeanVar) {
+      double sq = 0.0;
+      for (Eigen::Index r = 0; r < column.size(); ++r) sq += (column(r) - mean) * (column(r) - mean);
+      scale = 1.0 / std::max(std::sqrt(sq / n), 1e-5);
+    }
+    for (Eigen::Index r = 0; r < column.size(); ++r) {
+      column(r) = static_cast<float>((column(r) - mean) * scale);
+    }
+  }
+}
+
+float PreEmphasize(std::span<const float> x, double a, float previous, float* y) {
+  const float coef = static_cast<float>(a);
+  for (size_t i = 0; i < x.size(); ++i) {
+    y[i] = x[i] - coef * previous;
+    previous = x[i];
+  }
+  return previous;
+}
+
+}  // namespace spoofd::dsp

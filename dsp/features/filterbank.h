@@ -1,0 +1,35 @@
+// Triangular filterbanks and the DCT-II matrix, built exactly as torchaudio 0.13
+// builds them, stored sparsely (each filter is non-zero on a short run of bins).
+#pragma once
+
+#include <vector>
+
+#include "Eigen/Core"
+
+namespace spoofd::dsp {
+
+// One triangular filter: weights for FFT bins [first_bin, first_bin + weights.size()).
+struct Filter {
+  int first_bin = 0;
+  std::vector<float> weights;
+};
+
+// ref: torchaudio.functional.linear_fbanks(n_freqs, f_min, f_max, n_filter, sample_rate)
+//      (0.13): centre frequencies equally spaced in Hz.
+std::vector<Filter> LinearFilterbank(int n_freqs, double f_min_hz, double f_max_hz, int n_filters,
+                                     int sample_rate_hz);
+
+// ref: torchaudio.functional.melscale_fbanks(n_freqs, f_min, f_max, n_mels, sample_rate,
+//      norm=None, mel_scale="htk") (0.13): centres equally spaced on the HTK mel
+//      scale, mel = 2595 log10(1 + f / 700).
+std::vector<Filter> MelFilterbank(int n_freqs, double f_min_hz, double f_max_hz, int n_filters,
+                                  int sample_rate_hz);
+
+// ref: torchaudio.functional.create_dct(n_coeffs, n_filters, norm="ortho") (0.13),
+// returned transposed as (n_filters x n_coeffs) so that coeffs = log_energies * dct.
+Eigen::MatrixXf DctMatrix(int n_coeffs, int n_filters);
+
+// ref: torch.hann_window / torch.hamming_window (periodic=True).
+std::vector<float> MakeWindow(bool hamming, int length);
+
+}  // namespace spoofd::dsp

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package spoofd needs to build, test and benchmark.
+# Idempotent: packages already present are left alone; apt-get update runs only
+# when something is missing. Run as root (or through sudo).
+#
+#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh --train    also the Python stack used to build goldens,
+#                                      the training corpus and the model
+set -euo pipefail
+
+packages=(
+  # toolchain
+  cmake g++ make pkg-config git ca-certificates
+  # gRPC / protobuf
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
+  # decoding (FFmpeg) and the ffmpeg CLI used by tests to make fixtures
+  libavformat-dev libavcodec-dev libswresample-dev libavutil-dev ffmpeg
+  # feature math
+  libeigen3-dev libfftw3-dev libkissfft-dev
+  # model runtime
+  libtorch-dev
+  # support libraries
+  libabsl-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libssl-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # Python used by tests/tools (numpy reads .npy files in checks)
+  python3 python3-numpy
+)
+
+if [[ "${1:-}" == "--train" ]]; then
+  packages+=(python3-torch python3-torchaudio python3-sklearn python3-scipy python3-matplotlib)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

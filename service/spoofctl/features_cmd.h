@@ -1,0 +1,32 @@
+// `spoofctl features`: decode a recording and write its feature matrix exactly
+// as the service computes it. This is the path the training pipeline uses.
+#pragma once
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace spoofd::cli {
+
+struct FeaturesOptions {
+  std::string input;        // path, or "-" for standard input
+  std::string config_path;  // FeatureConfig JSON; empty = built-in defaults
+  std::string out_path;     // .npy path, "-" for standard output, empty = no output file
+  std::string raw_format;   // s16le | mulaw | alaw for headerless input; empty = container
+  int raw_rate_hz = 8000;
+  double max_duration_s = 4.0 * 3600.0;
+  double max_input_mb = 2048.0;
+  bool json = false;        // summary as one JSON object
+  bool quiet = false;       // no summary
+};
+
+// Registers the subcommand; `run` is called with the parsed options and its
+// return value becomes the exit code.
+void AddFeaturesCommand(CLI::App& app, int* exit_code);
+
+// 0 on success, 1 when the input could not be processed (one line on stderr).
+int RunFeatures(const FeaturesOptions& options);
+
+}  // namespace spoofd::cli

@@ -1,0 +1,90 @@
+#include "dsp/features/feature_config.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace spoofd::dsp {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(FeatureConfigTest, DefaultsValidate) { EXPECT_TRUE(FeatureConfig{}.Validate().ok()); }
+
+TEST(FeatureConfigTest, JsonRoundTripKeepsEveryField) {
+  FeatureConfig c;
+  c.kind = FeatureKind::kMfcc;
+  c.sample_rate_hz = 8000;
+  c.n_fft = 256;
+  c.win_length = 200;
+  c.hop_length = 80;
+  c.window = WindowType::kHamming;
+  c.center = true;
+  c.n_filters = 30;
+  c.n_coeffs = 13;
+  c.f_min_hz = 50.0;
+  c.f_max_hz = 3800.0;
+  c.deltas = 2;
+  c.preemphasis = 0.97;
+  c.log = LogKind::kDb;
+  c.log_floor = 1e-10;
+  c.normalize = NormalizeKind::kMeanVar;
+  absl::StatusOr<FeatureConfig> back = FeatureConfig::FromJson(c.ToJson());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, c);
+  EXPECT_THAT(c.ToJson(), HasSubstr("\"kind\":\"mfcc\""));
+  EXPECT_THAT(c.ToJson(), HasSubstr("\"normalize\":\"meanvar\""));
+}
+
+TEST(FeatureConfigTest, MissingFieldsTakeDefaults) {
+  absl::StatusOr<FeatureConfig> c = FeatureConfig::FromJson(R"({"kind": "logmel", "n_filters": 64})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->kind, FeatureKind::kLogMel);
+  EXPECT_EQ(c->n_filters, 64);
+  EXPECT_EQ(c->n_fft, FeatureConfig{}.n_fft);
+  EXPECT_EQ(c->Dims(), 64);
+}
+
+TEST(FeatureConfigTest, DimsCountDeltas) {
+  FeatureConfig c;
+  c.n_coeffs = 20;
+  c.deltas = 2;
+  EXPECT_EQ(c.Dims(), 60);
+  c.kind = FeatureKind::kLogSpec;
+  c.n_fft = 512;
+  EXPECT_EQ(c.Dims(), 257 * 3);
+}
+
+struct BadJson {
+  const char* json;
+  const char* message;
+};
+
+class FeatureConfigBadJsonTest : public ::testing::TestWithParam<BadJson> {};
+
+TEST_P(FeatureConfigBadJsonTest, IsInvalidArgumentNamingTheProblem) {
+  absl::StatusOr<FeatureConfig> c = FeatureConfig::FromJson(GetParam().json);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr(GetParam().message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, FeatureConfigBadJsonTest,
+    ::testing::Values(BadJson{"not json", "not valid JSON"}, BadJson{"[1, 2]", "JSON object"},
+                      BadJson{R"({"kind": "plp"})", "kind must be one of"},
+                      BadJson{R"({"window": "kaiser"})", "window must be one of"},
+                      BadJson{R"({"n_fft": "512"})", "n_fft must be an integer"},
+                      BadJson{R"({"n_fft": 511})", "n_fft must be even"},
+                      BadJson{R"({"win_length": 1024})", "win_length"},
+                      BadJson{R"({"hop_length": 0})", "hop_length"},
+                      BadJson{R"({"n_coeffs": 40, "n_filters": 20})", "n_coeffs"},
+                      BadJson{R"({"f_max_hz": 9000})", "f_max_hz"},
+                      BadJson{R"({"f_min_hz": 5000, "f_max_hz": 4000})", "greater than f_min_hz"},
+                      BadJson{R"({"deltas": 3})", "deltas"},
+                      BadJson{R"({"preemphasis": 1.5})", "preemphasis"},
+                      BadJson{R"({"log_floor": 0})", "log_floor"},
+                      BadJson{R"({"center": 1})", "center must be a boolean"},
+                      BadJson{R"({"sample_rate": 16000})", "unknown field 'sample_rate'"}));
+
+}  // namespace
+}  // namespace spoofd::dsp

@@ -1,0 +1,223 @@
+#include "dsp/features/features.h"
+
+#include <cmath>
+#include <thread>
+
+#include "dsp/features/filterbank.h"
+#include "dsp/test_signals.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace spoofd::dsp {
+namespace {
+
+using ::spoofd::testing::Babble;
+using ::spoofd::testing::Sine;
+
+std::shared_ptr<const FeatureExtractor> Make(const FeatureConfig& config) {
+  auto extractor = FeatureExtractor::Create(config);
+  EXPECT_TRUE(extractor.ok()) << extractor.status();
+  return extractor.ok() ? *extractor : nullptr;
+}
+
+TEST(FeaturesTest, SinePeaksInItsBin) {
+  FeatureConfig c;
+  c.kind = FeatureKind::kLogSpec;
+  c.n_fft = 512;
+  c.win_length = 512;
+  // 1000 Hz at 16 kHz with a 512-point FFT is exactly bin 32.
+  auto features = Make(c)->Compute(Sine(1000.0, 16000, 16000));
+  ASSERT_TRUE(features.ok());
+  ASSERT_EQ(features->cols(), 257);
+  for (Eigen::Index t = 0; t < features->rows(); ++t) {
+    Eigen::Index peak;
+    features->row(t).maxCoeff(&peak);
+    EXPECT_EQ(peak, 32) << "frame " << t;
+  }
+}
+
+TEST(FeaturesTest, LinearFilterbankPutsSineInTheRightFilter) {
+  FeatureConfig c;
+  c.kind = FeatureKind::kLfcc;  // use the log energies before the DCT
+  c.n_filters = 16;
+  c.n_coeffs = 16;
+  auto extractor = Make(c);
+  std::vector<float> x = Sine(3000.0, 16000, 4000);
+  FeatureExtractor::Scratch scratch = extractor->MakeScratch();
+  FeatureMatrix log_rows(1, 16);
+  extractor->LogFrames(x.data(), 1, scratch, log_rows.data());
+  Eigen::Index peak;
+  log_rows.row(0).maxCoeff(&peak);
+  // Filter m peaks at (m + 1) * 8000 / 17 Hz; 3000 Hz is nearest to m = 5 (2824 Hz).
+  EXPECT_EQ(peak, 5);
+}
+
+TEST(FeaturesTest, SilenceHitsTheLogFloorWithoutNan) {
+  FeatureConfig c;  // LFCC, ln(x + 1e-6), 20 filters
+  auto features = Make(c)->Compute(std::vector<float>(16000, 0.0f));
+  ASSERT_TRUE(features.ok());
+  ASSERT_GT(features->rows(), 0);
+  // The ortho DCT of a constant vector a is (a * sqrt(N), 0, 0, ...).
+  const float expected_c0 = static_cast<float>(std::log(1e-6) * std::sqrt(20.0));
+  for (Eigen::Index t = 0; t < features->rows(); ++t) {
+    EXPECT_NEAR((*features)(t, 0), expected_c0, 1e-3);
+    for (Eigen::Index k = 1; k < features->cols(); ++k) EXPECT_NEAR((*features)(t, k), 0.0f, 1e-4);
+  }
+  c.log = LogKind::kDb;
+  c.log_floor = 1e-10;
+  c.kind = FeatureKind::kLogMel;
+  auto db = Make(c)->Compute(std::vector<float>(16000, 0.0f));
+  ASSERT_TRUE(db.ok());
+  EXPECT_TRUE((db->array() == -100.0f).all());
+}
+
+TEST(FeaturesTest, FrameCountsFollowTorchStft) {
+  FeatureConfig c;
+  c.n_fft = 512;
+  c.hop_length = 160;
+  auto plain = Make(c);
+  EXPECT_EQ(plain->NumFrames(0), 0);
+  EXPECT_EQ(plain->NumFrames(511), 0);
+  EXPECT_EQ(plain->NumFrames(512), 1);
+  EXPECT_EQ(plain->NumFrames(16000), 1 + (16000 - 512) / 160);
+  c.center = true;
+  auto centred = Make(c);
+  EXPECT_EQ(centred->NumFrames(16000), 1 + 16000 / 160);
+  auto features = centred->Compute(Babble(16000));
+  ASSERT_TRUE(features.ok());
+  EXPECT_EQ(features->rows(), 101);
+}
+
+TEST(FeaturesTest, ShortOrNonFiniteInputIsRefused) {
+  FeatureConfig c;
+  c.center = true;
+  auto short_input = Make(c)->Compute(std::vector<float>(256, 0.1f));
+  ASSERT_FALSE(short_input.ok());
+  EXPECT_EQ(short_input.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(short_input.status().message()), ::testing::HasSubstr("too short"));
+
+  std::vector<float> x = Babble(4000);
+  x[1234] = std::nanf("");
+  auto nan = Make(FeatureConfig{})->Compute(x);
+  ASSERT_FALSE(nan.ok());
+  EXPECT_EQ(nan.status().code(), absl::StatusCode::kInvalidArgument);
+  x[1234] = INFINITY;
+  EXPECT_FALSE(Make(FeatureConfig{})->Compute(x).ok());
+
+  // Without centring a short input simply has no frames.
+  auto none = Make(FeatureConfig{})->Compute(std::vector<float>(100, 0.1f));
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->rows(), 0);
+  EXPECT_EQ(none->cols(), 20);
+}
+
+TEST(FeaturesTest, InvalidConfigIsRefusedAtCreate) {
+  FeatureConfig c;
+  c.n_coeffs = 30;  // > n_filters
+  auto extractor = FeatureExtractor::Create(c);
+  ASSERT_FALSE(extractor.ok());
+  EXPECT_EQ(extractor.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FeaturesTest, DeltasOfARampAreOneInsideAndClampedAtTheEdges) {
+  FeatureMatrix ramp(12, 2);
+  for (int t = 0; t < 12; ++t) ramp.row(t) << static_cast<float>(t), static_cast<float>(2 * t);
+  FeatureMatrix out = AppendDeltas(ramp, 2);
+  ASSERT_EQ(out.cols(), 6);
+  for (int t = 2; t < 10; ++t) {
+    EXPECT_FLOAT_EQ(out(t, 2), 1.0f);
+    EXPECT_FLOAT_EQ(out(t, 3), 2.0f);
+  }
+  // t = 0: neighbours clamp to x[0]: (1*(1-0) + 2*(2-0)) / 10 = 0.5.
+  EXPECT_FLOAT_EQ(out(0, 2), 0.5f);
+  // t = 11: (1*(11-10) + 2*(11-9)) / 10 = 0.5.
+  EXPECT_FLOAT_EQ(out(11, 2), 0.5f);
+  // Delta-deltas are zero where the deltas are constant (d[2..9] = 1).
+  for (int t = 4; t < 8; ++t) EXPECT_FLOAT_EQ(out(t, 4), 0.0f);
+  // Next to the edge they are not: d[1] = 0.8, so dd[3] = 2 * (1 - 0.8) / 10.
+  EXPECT_NEAR(out(3, 4), 0.04f, 1e-6);
+  // A single frame has zero deltas.
+  FeatureMatrix one = AppendDeltas(ramp.topRows(1), 1);
+  EXPECT_FLOAT_EQ(one(0, 2), 0.0f);
+}
+
+TEST(FeaturesTest, NormalizeGivesZeroMeanUnitVariance) {
+  FeatureConfig c;
+  auto features = Make(c)->Compute(Babble(16000));
+  ASSERT_TRUE(features.ok());
+  FeatureMatrix f = *features;
+  NormalizeFeatures(NormalizeKind::kMeanVar, &f);
+  for (Eigen::Index k = 0; k < f.cols(); ++k) {
+    const double mean = f.col(k).cast<double>().mean();
+    const double var = (f.col(k).cast<double>().array() - mean).square().mean();
+    EXPECT_NEAR(mean, 0.0, 1e-4);
+    EXPECT_NEAR(var, 1.0, 1e-3);
+  }
+  FeatureMatrix constant = FeatureMatrix::Constant(5, 3, 2.5f);
+  NormalizeFeatures(NormalizeKind::kMeanVar, &constant);
+  EXPECT_TRUE(constant.isZero());
+  FeatureMatrix same = *features;
+  NormalizeFeatures(NormalizeKind::kNone, &same);
+  EXPECT_EQ(same, *features);
+}
+
+TEST(FeaturesTest, PreEmphasisRaisesHighFrequencies) {
+  std::vector<float> low = Sine(200.0, 16000, 8000);
+  std::vector<float> high = Sine(6000.0, 16000, 8000);
+  std::vector<float> mix(8000);
+  for (int i = 0; i < 8000; ++i) mix[i] = low[i] + high[i];
+  FeatureConfig c;
+  c.kind = FeatureKind::kLogSpec;
+  auto plain = Make(c)->Compute(mix);
+  c.preemphasis = 0.97;
+  auto emphasized = Make(c)->Compute(mix);
+  ASSERT_TRUE(plain.ok() && emphasized.ok());
+  const int low_bin = 200 * 512 / 16000 + 0;   // ~6
+  const int high_bin = 6000 * 512 / 16000;     // 192
+  const float plain_tilt = (*plain)(10, high_bin) - (*plain)(10, low_bin);
+  const float emph_tilt = (*emphasized)(10, high_bin) - (*emphasized)(10, low_bin);
+  EXPECT_GT(emph_tilt - plain_tilt, 5.0f);  // ln units: the 200 Hz tone drops by ~20 dB
+
+  std::vector<float> y(3);
+  const float x[] = {1.0f, 2.0f, 4.0f};
+  EXPECT_EQ(PreEmphasize(x, 0.5, 0.0f, y.data()), 4.0f);
+  EXPECT_THAT(y, ::testing::ElementsAre(1.0f, 1.5f, 3.0f));
+}
+
+TEST(FeaturesTest, SharedExtractorGivesTheSameResultOnEveryThread) {
+  FeatureConfig c;
+  c.deltas = 2;
+  auto extractor = Make(c);
+  const std::vector<float> x = Babble(32000);
+  const FeatureMatrix expected = *extractor->Compute(x);
+  std::vector<FeatureMatrix> results(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] { results[i] = *extractor->Compute(x); });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) EXPECT_EQ(r, expected);
+}
+
+TEST(FilterbankTest, TrianglesPeakAtOneAndCoverTheBand) {
+  std::vector<Filter> mel = MelFilterbank(257, 0.0, 8000.0, 40, 16000);
+  ASSERT_EQ(mel.size(), 40u);
+  for (const Filter& f : mel) {
+    ASSERT_FALSE(f.weights.empty());
+    const float peak = *std::max_element(f.weights.begin(), f.weights.end());
+    EXPECT_LE(peak, 1.0f + 1e-6f);
+    EXPECT_GT(peak, 0.3f);
+  }
+  // Linear filters are equally wide: same number of non-zero bins (+-1).
+  std::vector<Filter> lin = LinearFilterbank(257, 0.0, 8000.0, 20, 16000);
+  for (const Filter& f : lin) EXPECT_NEAR(f.weights.size(), lin[5].weights.size(), 1.0);
+}
+
+TEST(FilterbankTest, DctIsOrthonormal) {
+  Eigen::MatrixXf dct = DctMatrix(20, 20);
+  Eigen::MatrixXf identity = dct.transpose() * dct;
+  EXPECT_TRUE(identity.isIdentity(1e-5));
+}
+
+}  // namespace
+}  // namespace spoofd::dsp

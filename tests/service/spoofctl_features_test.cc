@@ -1,0 +1,139 @@
+// Runs the real spoofctl binary: `spoofctl features` on the bundled sample and
+// on every committed fixture, and its exit codes for bad input and bad usage.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "service/npy.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+const fs::path kSource = SPOOFD_SOURCE_DIR;
+const fs::path kSpoofctl = fs::path(SPOOFD_BINARY_DIR) / "bin" / "spoofctl";
+
+struct Result {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+Result Run(const std::string& args) {
+  const fs::path err_file = fs::path(::testing::TempDir()) / "spoofctl_stderr.txt";
+  const std::string command = kSpoofctl.string() + " " + args + " 2>" + err_file.string();
+  Result result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.out.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream err(err_file);
+  result.err.assign(std::istreambuf_iterator<char>(err), {});
+  return result;
+}
+
+std::string Quote(const fs::path& p) { return "'" + p.string() + "'"; }
+
+TEST(SpoofctlFeaturesTest, BundledSampleWritesTheFeatureMatrix) {
+  const fs::path out = fs::path(::testing::TempDir()) / "sample.npy";
+  Result r = Run("features " + Quote(kSource / "samples/genuine_librivox_0870.wav") + " --out " +
+                 Quote(out));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("lfcc: 708 frames x 20 dims"));
+  EXPECT_THAT(r.out, HasSubstr("7.10 s"));
+  auto features = spoofd::npy::ReadFloat32File(out);
+  ASSERT_TRUE(features.ok()) << features.status();
+  // 7.1 s at 16 kHz = 113600 samples; 1 + (113600 - 512) / 160 = 707 (+1 for rounding of 7.1 s).
+  ASSERT_EQ(features->shape.size(), 2u);
+  EXPECT_EQ(features->shape[1], 20);
+  EXPECT_EQ(features->shape[0], 708);
+}
+
+TEST(SpoofctlFeaturesTest, ConfigFileAndJsonSummary) {
+  const fs::path config = kSource / "tests/golden/data/mfcc_ln.json";
+  Result r = Run("features " + Quote(kSource / "samples/genuine_librivox_0870.wav") + " --config " +
+                 Quote(config) + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"kind\":\"mfcc\""));
+  EXPECT_THAT(r.out, HasSubstr("\"dims\":20"));
+  EXPECT_THAT(r.out, HasSubstr("\"container\":\"wav\""));
+}
+
+TEST(SpoofctlFeaturesTest, FeaturesToStdoutAreANpyStream) {
+  Result r = Run("features " + Quote(kSource / "samples/genuine_librivox_0870.wav") + " --out -");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_GT(r.out.size(), 128u);
+  EXPECT_EQ(r.out.substr(1, 5), "NUMPY");
+  EXPECT_THAT(r.err, HasSubstr("frames"));  // the summary moved to stderr
+}
+
+TEST(SpoofctlFeaturesTest, EveryFixtureDecodesOrFailsWithOneLine) {
+  const fs::path fixtures = kSource / "tests/data/fixtures";
+  ASSERT_TRUE(fs::is_directory(fixtures)) << "run tests/data/make_fixtures.sh";
+  int good = 0, bad = 0;
+  for (const auto& entry : fs::directory_iterator(fixtures)) {
+    const std::string name = entry.path().filename().string();
+    std::string args = "features " + Quote(entry.path()) + " --quiet";
+    if (entry.path().extension() == ".raw") {
+      const std::string encoding = name.find("mulaw") != std::string::npos  ? "mulaw"
+                                   : name.find("alaw") != std::string::npos ? "alaw"
+                                                                             : "s16le";
+      args += " --format " + encoding + " --rate 8000";
+    }
+    Result r = Run(args);
+    const bool expect_failure = name.rfind("bad_", 0) == 0 || name.find("noaudio") != std::string::npos;
+    if (expect_failure) {
+      ++bad;
+      EXPECT_EQ(r.exit_code, 1) << name;
+      EXPECT_THAT(r.err, HasSubstr("spoofctl features: ")) << name;
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << name << ": " << r.err;
+    } else {
+      ++good;
+      EXPECT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    }
+  }
+  EXPECT_GE(good, 18);
+  EXPECT_GE(bad, 4);
+}
+
+TEST(SpoofctlFeaturesTest, HeaderlessInputNeedsItsFormat) {
+  const fs::path raw = fs::path(::testing::TempDir()) / "tone.ulaw";
+  {
+    std::ofstream out(raw, std::ios::binary);
+    for (int i = 0; i < 8000; ++i) out.put(static_cast<char>(i % 256));
+  }
+  Result r = Run("features " + Quote(raw) + " --format mulaw --rate 8000 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"duration_s\":1.0"));
+}
+
+TEST(SpoofctlFeaturesTest, ExitCodes) {
+  Result missing = Run("features /nonexistent/file.wav");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("/nonexistent/file.wav"));
+
+  const fs::path bad_config = fs::path(::testing::TempDir()) / "bad.json";
+  std::ofstream(bad_config) << R"({"kind": "plp"})";
+  Result config = Run("features " + Quote(kSource / "samples/genuine_librivox_0870.wav") +
+                      " --config " + Quote(bad_config));
+  EXPECT_EQ(config.exit_code, 1);
+  EXPECT_THAT(config.err, HasSubstr("kind must be one of"));
+
+  EXPECT_EQ(Run("features").exit_code, 2);                       // missing FILE
+  EXPECT_EQ(Run("features x.wav --format mp9").exit_code, 2);    // not an encoding
+  EXPECT_EQ(Run("nonsense").exit_code, 2);                       // unknown subcommand
+  EXPECT_EQ(Run("--help").exit_code, 0);
+  EXPECT_EQ(Run("--version").exit_code, 0);
+}
+
+}  // namespace
