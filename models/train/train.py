@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""Trains the spoofd detector on fixed-length segments of C++-computed features.
+
+Resumable: every epoch writes <run>/last.pt (model, optimiser, RNG, history);
+rerunning the same command continues from it. The best epoch by dev EER is kept
+in <run>/best.pt (a plain state dict plus the run's settings).
+
+  /usr/bin/python3 models/train/train.py --run models/work/runs/lfcc \
+      --protocols models/corpus/data/protocols --audio-dir models/corpus/data/clips \
+      --features models/train/configs/lfcc60.json
+
+For ASVspoof 2019 LA:
+  --train-protocol LA/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.train.trn.txt \
+  --train-audio LA/ASVspoof2019_LA_train/flac --dev-protocol ...dev.trl.txt \
+  --dev-audio LA/ASVspoof2019_LA_dev/flac --audio-ext .flac
+"""
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "eval"))
+import data  # noqa: E402
+import metrics  # noqa: E402
+from model import SpoofNet, count_parameters  # noqa: E402
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="output folder (checkpoints, log)")
+    p.add_argument("--features", required=True, help="feature config JSON")
+    p.add_argument("--protocols", help="folder with train.txt and dev.txt (spoofd corpus)")
+    p.add_argument("--audio-dir", help="audio folder for --protocols")
+    p.add_argument("--train-protocol")
+    p.add_argument("--train-audio")
+    p.add_argument("--dev-protocol")
+    p.add_argument("--dev-audio")
+    p.add_argument("--audio-ext", default=".wav")
+    p.add_argument("--cache", default=str(data.ROOT / "models" / "work" / "features"))
+    p.add_argument("--segment-frames", type=int, default=400)
+    p.add_argument("--width", type=int, default=48)
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--steps-per-epoch", type=int, default=300)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--jobs", type=int, default=2, help="feature extraction threads")
+    p.add_argument("--exclude-system", action="append", default=[],
+                   help="leave these spoof SYSTEM_IDs out of training (leave-one-out protocols)")
+    p.add_argument("--seed", type=int, default=1)
+    return p.parse_args()
+
+
+def load_split(args, name):
+    if getattr(args, f"{name}_protocol"):
+        return data.read_protocol(getattr(args, f"{name}_protocol"), getattr(args, f"{name}_audio"),
+                                  args.audio_ext)
+    return data.read_protocol(pathlib.Path(args.protocols) / f"{name}.txt", args.audio_dir, args.audio_ext)
+
+
+def spec_augment(x, rng):
+    """Light masking in time and feature dimension (same for both classes)."""
+    b, t, d = x.shape
+    for i in range(b):
+        if rng.random() < 0.5:
+            w = int(rng.integers(1, max(2, d // 8)))
+            s = int(rng.integers(0, d - w))
+            x[i, :, s:s + w] = 0.0
+        if rng.random() < 0.5:
+            w = int(rng.integers(1, t // 10))
+            s = int(rng.integers(0, t - w))
+            x[i, s:s + w, :] = 0.0
+    return x
+
+
+@torch.no_grad()
+def score_clips(model, feats, frames, batch=64):
+    """Clip score = mean logit over the service's windows (hop = half a window)."""
+    model.eval()
+    segs, owner = [], []
+    for i, x in enumerate(feats):
+        for w in data.windows(x, frames, frames // 2):
+            segs.append(w)
+            owner.append(i)
+    logits = np.empty(len(segs), dtype=np.float32)
+    for s in range(0, len(segs), batch):
+        logits[s:s + batch] = model(torch.from_numpy(np.stack(segs[s:s + batch]))).numpy()
+    owner = np.asarray(owner)
+    return np.array([logits[owner == i].mean() for i in range(len(feats))])
+
+
+def main():
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    run = pathlib.Path(args.run)
+    run.mkdir(parents=True, exist_ok=True)
+    log = open(run / "train.log", "a")
+
+    def say(msg):
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        print(line, flush=True)
+        log.write(line + "\n")
+        log.flush()
+
+    train_items = [it for it in load_split(args, "train") if it.system not in args.exclude_system]
+    dev_items = load_split(args, "dev")
+    paths = data.cache_features(train_items + dev_items, args.features, args.cache, args.jobs)
+    train_items, train_feats = data.load_features(train_items, paths)
+    dev_items, dev_feats = data.load_features(dev_items, paths)
+    dev_labels = np.array([it.label for it in dev_items])
+    labels = np.array([it.label for it in train_items])
+    n_dims = train_feats[0].shape[1]
+    say(f"train {len(train_items)} clips ({labels.sum()} spoof), dev {len(dev_items)} clips, "
+        f"{n_dims} dims, excluded systems {args.exclude_system or 'none'}")
+
+    torch.manual_seed(args.seed)
+    model = SpoofNet(n_dims, width=args.width)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-3)
+    total_steps = args.epochs * args.steps_per_epoch
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total_steps,
+                                                pct_start=0.15)
+    state = {"epoch": 0, "best_eer": 1.0, "history": []}
+    rng = np.random.default_rng(args.seed)
+    if (run / "last.pt").exists():
+        ckpt = torch.load(run / "last.pt")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        sched.load_state_dict(ckpt["sched"])
+        state = ckpt["state"]
+        rng = np.random.default_rng(args.seed + state["epoch"])
+        say(f"resumed after epoch {state['epoch']}")
+    say(f"model: {count_parameters(model)} parameters")
+
+    # Class-balanced sampling: half of every batch is bonafide, half spoof.
+    idx_bona = np.flatnonzero(labels == 0)
+    idx_spoof = np.flatnonzero(labels == 1)
+    while state["epoch"] < args.epochs:
+        model.train()
+        t0 = time.time()
+        losses = []
+        for _ in range(args.steps_per_epoch):
+            half = args.batch // 2
+            pick = np.concatenate([rng.choice(idx_bona, half), rng.choice(idx_spoof, args.batch - half)])
+            x = np.stack([data.fit_length(train_feats[i], args.segment_frames, rng) for i in pick])
+            x = spec_augment(x, rng)
+            y = torch.from_numpy(labels[pick].astype(np.float32))
+            loss = F.binary_cross_entropy_with_logits(model(torch.from_numpy(x)), y)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        scores = score_clips(model, dev_feats, args.segment_frames)
+        dev_eer, _ = metrics.eer(scores, dev_labels)
+        state["epoch"] += 1
+        state["history"].append({"epoch": state["epoch"], "loss": float(np.mean(losses)),
+                                 "dev_eer": dev_eer, "seconds": time.time() - t0})
+        say(f"epoch {state['epoch']}/{args.epochs} loss {np.mean(losses):.4f} dev EER {100 * dev_eer:.2f}% "
+            f"({time.time() - t0:.0f} s)")
+        settings = {"features": json.loads(pathlib.Path(args.features).read_text()),
+                    "n_dims": n_dims, "width": args.width, "segment_frames": args.segment_frames,
+                    "excluded_systems": args.exclude_system, "train_clips": len(train_items),
+                    "epoch": state["epoch"], "dev_eer": dev_eer}
+        if dev_eer <= state["best_eer"]:
+            state["best_eer"] = dev_eer
+            tmp = run / "best.pt.tmp"
+            torch.save({"model": model.state_dict(), "settings": settings}, tmp)
+            os.replace(tmp, run / "best.pt")
+        tmp = run / "last.pt.tmp"
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "state": state}, tmp)
+        os.replace(tmp, run / "last.pt")
+    (run / "history.json").write_text(json.dumps(state["history"], indent=1))
+    say(f"done: best dev EER {100 * state['best_eer']:.2f}%")
+
+
+if __name__ == "__main__":
+    main()
