@@ -3,24 +3,36 @@
 // Everything here is built on FFmpeg (libavformat, libavcodec, libswresample).
 // The functions are thread-safe: each call owns its FFmpeg contexts. A
 // RawStreamDecoder is a per-call object and must not be shared between threads
-// without external locking.
+// without external locking. The first call installs a process-wide FFmpeg log
+// callback that discards FFmpeg's messages, so corrupt input cannot spam the
+// caller's terminal (set SPOOFD_FFMPEG_LOG=1 to keep them while debugging).
+//
+// Input is untrusted: probing reads at most 1 MiB, and containers that refer to
+// other files or URLs (HLS/DASH playlists, ffconcat scripts, image sequences)
+// are refused, never followed.
 //
 // Output samples are float32 in [-1, 1] (not clipped: a decoder may overshoot
-// slightly), mono (all channels averaged), at DecodeOptions::target_sample_rate_hz.
+// slightly), mono (all channels averaged with equal weights), at
+// DecodeOptions::target_sample_rate_hz. Resampling uses libsoxr through
+// libswresample where the FFmpeg build has it (Debian's does), else swr with a
+// 64-tap filter. 16-bit mono PCM at the target rate comes out exactly as s16 / 32768.
 //
 // Error codes (absl::StatusCode), so callers can map them one-to-one to gRPC:
 //   kInvalidArgument    empty input, bytes that are not a recognised container,
 //                       no audio stream, a stream that decodes to zero samples,
-//                       invalid options (rate <= 0, limits <= 0), corrupt data
-//                       from which nothing could be decoded.
+//                       invalid options (a rate outside (0, 768000], limits <= 0),
+//                       corrupt data from which nothing could be decoded, a
+//                       playlist or other reference to further files.
 //   kUnimplemented      an audio stream whose codec this FFmpeg build cannot decode.
 //   kResourceExhausted  input larger than max_input_bytes, or decoded audio longer
 //                       than max_duration_s (decoding stops at the limit; nothing
 //                       beyond it is allocated).
 //   kNotFound / kPermissionDenied / kFailedPrecondition
-//                       DecodeFile only: the path does not exist, cannot be read,
-//                       or is not a regular file.
-//   kInternal           an FFmpeg call failed for reasons unrelated to the input.
+//                       DecodeFile / ReadFileBytes only: the path does not exist,
+//                       cannot be read, or is not a regular file (directory, FIFO,
+//                       device: checked on the open descriptor, never blocks).
+//   kInternal           an FFmpeg call failed for reasons unrelated to the input
+//                       (allocation), or read() failed on an opened file.
 // Every message is one line a person can act on, e.g.
 //   "no audio stream in the input (container: mp4, 1 video stream)".
 #pragma once
@@ -39,14 +51,17 @@
 namespace spoofd::decode {
 
 struct DecodeOptions {
-  // Output sample rate. 16000 is what every spoofd model consumes.
+  // Output sample rate, in (0, 768000]. 16000 is what every spoofd model consumes.
   int target_sample_rate_hz = 16000;
   // Inputs larger than this are refused before any decoding (kResourceExhausted).
   std::int64_t max_input_bytes = std::int64_t{2} << 30;  // 2 GiB
-  // Decoding stops with kResourceExhausted once the output would exceed this.
+  // Decoding stops with kResourceExhausted once the output would exceed this
+  // (floor(max_duration_s * target_sample_rate_hz) samples).
   double max_duration_s = 4.0 * 3600.0;
-  // Optional file name or extension ("call.gsm", "gsm", ".amr") used to help
-  // FFmpeg probe containers without a signature (raw GSM, some raw streams).
+  // Optional file name, path or extension ("call.sln", "sln", ".g722",
+  // "/in/call.g722") used to help FFmpeg probe containers without a signature
+  // (Asterisk .sln, raw G.722). Only its extension is used; content probing
+  // still wins over it when the bytes carry a signature.
   std::string format_hint;
 };
 
@@ -73,8 +88,10 @@ struct DecodedAudio {
 // Decodes a whole container file held in memory (custom AVIOContext; the buffer
 // is only read, never copied). Uses the "best" audio stream as FFmpeg ranks it,
 // which is the first audio stream unless the container marks another as default.
-// Corrupt packets in the middle of a stream are skipped (as players do); the call
-// fails only if nothing at all could be decoded.
+// Corrupt packets in the middle of a stream are skipped (as players do), and a
+// truncated file yields what precedes the cut; the call fails only if nothing
+// at all could be decoded. Headerless PCM / G.711 is not a container: use
+// DecodeRaw for it.
 absl::StatusOr<DecodedAudio> DecodeBuffer(std::span<const std::uint8_t> data,
                                           const DecodeOptions& options = {});
 
@@ -84,7 +101,8 @@ absl::StatusOr<DecodedAudio> DecodeBuffer(std::span<const std::uint8_t> data,
 absl::StatusOr<DecodedAudio> DecodeFile(const std::filesystem::path& path,
                                         const DecodeOptions& options = {});
 
-// Reads a whole file into memory, refusing files over max_input_bytes.
+// Reads a whole file into memory, refusing files over max_input_bytes (checked
+// with fstat before reading). kInvalidArgument if max_input_bytes <= 0.
 absl::StatusOr<std::vector<std::uint8_t>> ReadFileBytes(const std::filesystem::path& path,
                                                         std::int64_t max_input_bytes);
 
@@ -110,8 +128,12 @@ struct RawFormat {
 // Incremental decoder for raw mono PCM / mu-law / A-law. Feed() accepts chunks of
 // any size (an odd byte of s16le is held until its partner arrives) and appends
 // the samples that are ready; Finish() flushes the resampler. Feeding a buffer in
-// any chunking and then calling Finish() yields exactly the same samples as
-// DecodeRaw() on the whole buffer.
+// any chunking and then calling Finish() yields exactly the same samples
+// (bit-identical) as DecodeRaw() on the whole buffer: input is decoded and
+// resampled internally in fixed 20 ms blocks, whatever the chunking. Output
+// therefore trails input by up to one block plus the resampler's delay (about
+// 66 ms for 8 -> 16 kHz with soxr).
+// RawFormat::sample_rate_hz must be in [1000, 768000] (kInvalidArgument).
 class RawStreamDecoder {
  public:
   static absl::StatusOr<std::unique_ptr<RawStreamDecoder>> Create(
@@ -121,7 +143,8 @@ class RawStreamDecoder {
   RawStreamDecoder& operator=(const RawStreamDecoder&) = delete;
 
   // Appends decoded samples to *out. kResourceExhausted once the total output
-  // passes options.max_duration_s (nothing past the limit is appended).
+  // passes options.max_duration_s: samples up to the limit are appended, nothing
+  // past it. After any error every later Feed/Finish returns that same error.
   absl::Status Feed(std::span<const std::uint8_t> bytes, std::vector<float>* out);
   // Flushes what the resampler still holds. Further Feed/Finish calls fail with
   // kFailedPrecondition. A dangling odd byte of s16le input is dropped.

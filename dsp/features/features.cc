@@ -35,12 +35,12 @@ absl::StatusOr<std::shared_ptr<const FeatureExtractor>> FeatureExtractor::Create
     case FeatureKind::kLfcc:
       extractor->filters_ = LinearFilterbank(n_freqs, config.f_min_hz, config.EffectiveFMaxHz(),
                                              config.n_filters, config.sample_rate_hz);
-      extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters);
+      extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters).cast<double>();
       break;
     case FeatureKind::kMfcc:
       extractor->filters_ = MelFilterbank(n_freqs, config.f_min_hz, config.EffectiveFMaxHz(),
                                           config.n_filters, config.sample_rate_hz);
-      extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters);
+      extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters).cast<double>();
       break;
     case FeatureKind::kLogMel:
       extractor->filters_ = MelFilterbank(n_freqs, config.f_min_hz, config.EffectiveFMaxHz(),
@@ -109,20 +109,24 @@ void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scr
 
 FeatureMatrix FeatureExtractor::StaticFromLog(const FeatureMatrix& log_rows) const {
   if (dct_.size() == 0) return log_rows;
-  // A plain loop rather than an Eigen GEMM: the summation order must not depend
+  // A fixed loop rather than an Eigen GEMM: the summation order must not depend
   // on how many rows arrive together, or streaming would differ from
-  // whole-buffer computation in the last bit.
+  // whole-buffer computation in the last bit. Accumulating all coefficients of
+  // a row side by side keeps the inner loop vectorisable.
   const Eigen::Index n_filters = dct_.rows();
   const Eigen::Index n_coeffs = dct_.cols();
   FeatureMatrix out(log_rows.rows(), n_coeffs);
+  std::vector<double> acc(n_coeffs);
   for (Eigen::Index t = 0; t < log_rows.rows(); ++t) {
     const float* in = log_rows.data() + t * n_filters;
-    float* row = out.data() + t * n_coeffs;
-    for (Eigen::Index k = 0; k < n_coeffs; ++k) {
-      double sum = 0.0;
-      for (Eigen::Index m = 0; m < n_filters; ++m) sum += static_cast<double>(in[m]) * dct_(m, k);
-      row[k] = static_cast<float>(sum);
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (Eigen::Index m = 0; m < n_filters; ++m) {
+      const double v = in[m];
+      const double* basis = dct_.data() + m * n_coeffs;
+      for (Eigen::Index k = 0; k < n_coeffs; ++k) acc[k] += v * basis[k];
     }
+    float* row = out.data() + t * n_coeffs;
+    for (Eigen::Index k = 0; k < n_coeffs; ++k) row[k] = static_cast<float>(acc[k]);
   }
   return out;
 }

@@ -80,7 +80,8 @@ class FeatureExtractor {
   std::vector<float> window_;  // win_length samples
   int window_offset_ = 0;      // (n_fft - win_length) / 2, as torch.stft centres a short window
   std::vector<Filter> filters_;
-  Eigen::MatrixXf dct_;  // n_filters x n_coeffs (empty for logmel/logspec)
+  // n_filters x n_coeffs, row-major (empty for logmel/logspec).
+  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> dct_;
 };
 
 // Appends delta (and delta-delta) columns: returns [x, d(x)] or [x, d(x), d(d(x))].

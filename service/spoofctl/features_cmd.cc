@@ -6,7 +6,11 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <atomic>
+#include <filesystem>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -53,7 +57,7 @@ void AddFeaturesCommand(CLI::App& app, int* exit_code) {
   auto options = std::make_shared<FeaturesOptions>();
   CLI::App* cmd = app.add_subcommand(
       "features", "Decode a recording and write its feature matrix (frames x dims, float32 .npy)");
-  cmd->add_option("FILE", options->input, "Recording to read ('-' for standard input)")->required();
+  cmd->add_option("FILE", options->input, "Recording to read ('-' for standard input)");
   cmd->add_option("--config", options->config_path,
                   "Feature configuration JSON (default: built-in LFCC configuration)");
   cmd->add_option("--out", options->out_path, "Write the features to this .npy file ('-' for stdout)");
@@ -71,45 +75,140 @@ void AddFeaturesCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", options->json, "Print the summary as one JSON object");
   cmd->add_flag("--quiet,-q", options->quiet, "Print no summary");
-  cmd->callback([options, exit_code] { *exit_code = RunFeatures(*options); });
+  cmd->add_option("--manifest", options->manifest,
+                  "Batch mode: a file of lines 'INPUT<TAB>OUTPUT.npy' (instead of FILE)");
+  cmd->add_option("--jobs,-j", options->jobs, "Batch mode: files processed in parallel")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd->add_flag("--skip-existing", options->skip_existing,
+                "Batch mode: skip lines whose output file already exists");
+  cmd->callback([cmd, options, exit_code] {
+    if (options->manifest.empty() == options->input.empty()) {
+      throw CLI::ValidationError("features", "give exactly one of FILE or --manifest");
+    }
+    *exit_code = options->manifest.empty() ? RunFeatures(*options) : RunFeaturesManifest(*options);
+  });
 }
 
-int RunFeatures(const FeaturesOptions& options) {
-  dsp::FeatureConfig config;
-  if (!options.config_path.empty()) {
-    absl::StatusOr<std::string> text = ReadText(options.config_path);
-    if (!text.ok()) return Fail(options.config_path, text.status());
-    absl::StatusOr<dsp::FeatureConfig> parsed = dsp::FeatureConfig::FromJson(*text);
-    if (!parsed.ok()) return Fail(options.config_path, parsed.status());
-    config = *parsed;
-  }
-  absl::StatusOr<std::shared_ptr<const dsp::FeatureExtractor>> extractor =
-      dsp::FeatureExtractor::Create(config);
-  if (!extractor.ok()) return Fail("feature config", extractor.status());
+namespace {
 
+struct FileFeatures {
+  std::int64_t bytes = 0;
+  decode::DecodedAudio audio;
+  dsp::FeatureMatrix features;
+};
+
+absl::StatusOr<dsp::FeatureConfig> LoadConfig(const FeaturesOptions& options) {
+  if (options.config_path.empty()) return dsp::FeatureConfig{};
+  absl::StatusOr<std::string> text = ReadText(options.config_path);
+  if (!text.ok()) return text.status();
+  return dsp::FeatureConfig::FromJson(*text);
+}
+
+// Read -> decode (container or headerless) -> features -> normalisation: the
+// same chain the service runs.
+absl::StatusOr<FileFeatures> ComputeFileFeatures(const std::string& input,
+                                                 const dsp::FeatureExtractor& extractor,
+                                                 const FeaturesOptions& options) {
+  const dsp::FeatureConfig& config = extractor.config();
   decode::DecodeOptions decode_options;
   decode_options.target_sample_rate_hz = config.sample_rate_hz;
   decode_options.max_duration_s = options.max_duration_s;
   decode_options.max_input_bytes = static_cast<std::int64_t>(options.max_input_mb * 1024 * 1024);
-  if (options.input != "-") decode_options.format_hint = options.input;
+  if (input != "-") decode_options.format_hint = input;
 
-  absl::StatusOr<std::vector<std::uint8_t>> bytes =
-      ReadInput(options.input, decode_options.max_input_bytes);
-  if (!bytes.ok()) return Fail(options.input, bytes.status());
-
+  absl::StatusOr<std::vector<std::uint8_t>> bytes = ReadInput(input, decode_options.max_input_bytes);
+  if (!bytes.ok()) return bytes.status();
+  FileFeatures result;
+  result.bytes = static_cast<std::int64_t>(bytes->size());
   absl::StatusOr<decode::DecodedAudio> audio;
   if (!options.raw_format.empty()) {
     absl::StatusOr<decode::RawEncoding> encoding = decode::ParseRawEncoding(options.raw_format);
-    if (!encoding.ok()) return Fail("--format", encoding.status());
+    if (!encoding.ok()) return encoding.status();
     audio = decode::DecodeRaw(*bytes, {*encoding, options.raw_rate_hz}, decode_options);
   } else {
     audio = decode::DecodeBuffer(*bytes, decode_options);
   }
-  if (!audio.ok()) return Fail(options.input, audio.status());
+  if (!audio.ok()) return audio.status();
+  result.audio = *std::move(audio);
+  absl::StatusOr<dsp::FeatureMatrix> features = extractor.Compute(result.audio.samples);
+  if (!features.ok()) return features.status();
+  result.features = *std::move(features);
+  dsp::NormalizeFeatures(config.normalize, &result.features);
+  return result;
+}
 
-  absl::StatusOr<dsp::FeatureMatrix> features = (*extractor)->Compute(audio->samples);
-  if (!features.ok()) return Fail(options.input, features.status());
-  dsp::NormalizeFeatures(config.normalize, &*features);
+}  // namespace
+
+int RunFeaturesManifest(const FeaturesOptions& options) {
+  absl::StatusOr<dsp::FeatureConfig> config = LoadConfig(options);
+  if (!config.ok()) return Fail(options.config_path, config.status());
+  absl::StatusOr<std::shared_ptr<const dsp::FeatureExtractor>> extractor =
+      dsp::FeatureExtractor::Create(*config);
+  if (!extractor.ok()) return Fail("feature config", extractor.status());
+
+  std::ifstream manifest(options.manifest);
+  if (!manifest) {
+    std::cerr << "spoofctl features: cannot open manifest " << options.manifest << "\n";
+    return 2;
+  }
+  std::vector<std::pair<std::string, std::string>> jobs;
+  std::string line;
+  for (int number = 1; std::getline(manifest, line); ++number) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t tab = line.find('\t');
+    if (tab == std::string::npos || tab == 0 || tab + 1 == line.size()) {
+      std::cerr << "spoofctl features: " << options.manifest << ":" << number
+                << ": expected 'INPUT<TAB>OUTPUT.npy'\n";
+      return 2;
+    }
+    jobs.emplace_back(line.substr(0, tab), line.substr(tab + 1));
+  }
+
+  std::atomic<size_t> next{0};
+  std::atomic<int> failures{0};
+  std::mutex stderr_mutex;
+  auto worker = [&] {
+    for (size_t i = next++; i < jobs.size(); i = next++) {
+      const auto& [input, output] = jobs[i];
+      if (options.skip_existing && std::filesystem::exists(output)) continue;
+      absl::Status status;
+      absl::StatusOr<FileFeatures> result = ComputeFileFeatures(input, **extractor, options);
+      if (result.ok()) {
+        status = npy::WriteFloat32File(output, result->features.data(),
+                                       {result->features.rows(), result->features.cols()});
+      } else {
+        status = result.status();
+      }
+      if (!status.ok()) {
+        ++failures;
+        std::lock_guard<std::mutex> lock(stderr_mutex);
+        std::cerr << "spoofctl features: " << input << ": " << status.message() << "\n";
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < options.jobs; ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  if (!options.quiet) {
+    std::cout << "features: " << jobs.size() - failures << " of " << jobs.size() << " files written\n";
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+int RunFeatures(const FeaturesOptions& options) {
+  absl::StatusOr<dsp::FeatureConfig> config_or = LoadConfig(options);
+  if (!config_or.ok()) return Fail(options.config_path, config_or.status());
+  const dsp::FeatureConfig& config = *config_or;
+  absl::StatusOr<std::shared_ptr<const dsp::FeatureExtractor>> extractor =
+      dsp::FeatureExtractor::Create(config);
+  if (!extractor.ok()) return Fail("feature config", extractor.status());
+
+  absl::StatusOr<FileFeatures> result = ComputeFileFeatures(options.input, **extractor, options);
+  if (!result.ok()) return Fail(options.input, result.status());
+  const decode::DecodedAudio* audio = &result->audio;
+  dsp::FeatureMatrix* features = &result->features;
+  const std::int64_t bytes = result->bytes;
 
   if (!options.out_path.empty()) {
     const std::vector<std::int64_t> shape{features->rows(), features->cols()};
@@ -138,7 +237,7 @@ int RunFeatures(const FeaturesOptions& options) {
     j["codec"] = audio->source.codec;
     j["source_sample_rate_hz"] = audio->source.sample_rate_hz;
     j["source_channels"] = audio->source.channels;
-    j["bytes"] = bytes->size();
+    j["bytes"] = bytes;
     j["duration_s"] = audio->duration_s();
     j["speech_s"] = speech_s;
     j["frames"] = features->rows();
@@ -152,7 +251,7 @@ int RunFeatures(const FeaturesOptions& options) {
   out << absl::StrFormat("file      %s\n", options.input);
   out << absl::StrFormat("source    %s / %s, %d Hz, %d ch, %d bytes\n", audio->source.container,
                          audio->source.codec, audio->source.sample_rate_hz, audio->source.channels,
-                         bytes->size());
+                         bytes);
   out << absl::StrFormat("audio     %.2f s at %d Hz, speech %.2f s (%.0f%%)\n", audio->duration_s(),
                          audio->sample_rate_hz, speech_s,
                          audio->duration_s() > 0 ? 100.0 * speech_s / audio->duration_s() : 0.0);

@@ -20,6 +20,11 @@ struct FeaturesOptions {
   double max_input_mb = 2048.0;
   bool json = false;        // summary as one JSON object
   bool quiet = false;       // no summary
+  // Batch mode for training: each line "INPUT<TAB>OUTPUT.npy"; one process
+  // computes them all (no per-file start-up cost), `jobs` threads at a time.
+  std::string manifest;
+  int jobs = 1;
+  bool skip_existing = false;  // batch mode: leave outputs that already exist
 };
 
 // Registers the subcommand; `run` is called with the parsed options and its
@@ -28,5 +33,9 @@ void AddFeaturesCommand(CLI::App& app, int* exit_code);
 
 // 0 on success, 1 when the input could not be processed (one line on stderr).
 int RunFeatures(const FeaturesOptions& options);
+
+// Batch mode: 0 when every line succeeded, 1 when some failed (one stderr line
+// each: "spoofctl features: INPUT: reason"), 2 for an unreadable manifest.
+int RunFeaturesManifest(const FeaturesOptions& options);
 
 }  // namespace spoofd::cli

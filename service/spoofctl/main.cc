@@ -4,6 +4,7 @@
 
 #include "CLI/CLI.hpp"
 #include "service/spoofctl/features_cmd.h"
+#include "service/spoofctl/score_cmd.h"
 #include "spoofd/version.h"
 
 int main(int argc, char** argv) {
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("spoofctl ") + spoofd::kVersion);
   app.require_subcommand(1);
   int exit_code = 0;
+  spoofd::cli::AddScoreCommand(app, &exit_code);
   spoofd::cli::AddFeaturesCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
