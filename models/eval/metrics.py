@@ -20,7 +20,9 @@ def _rates(scores, labels):
     # Threshold below each score i: everything >= s[i] is called spoof.
     miss = np.concatenate([[0], np.cumsum(l)]) / max(n_spoof, 1)       # spoof below threshold
     fa = 1 - np.concatenate([[0], np.cumsum(~l)]) / max(n_bona, 1)     # bonafide at/above threshold
-    thresholds = np.concatenate([[s[0] - 1e-9], s])
+    # Index k: the k lowest scores fall below the threshold, so it lies between
+    # s[k-1] and s[k]; take the midpoint (outside the range at both ends).
+    thresholds = np.concatenate([[s[0] - 1e-6], (s[:-1] + s[1:]) / 2, [s[-1] + 1e-6]])
     return miss, fa, thresholds
 
 

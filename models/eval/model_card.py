@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""Renders models/MODEL_CARD.md from the evaluation JSON under models/work/.
+
+Every number in the card comes from a file this pipeline wrote; the script
+also copies the small result files to models/results/ so they are committed
+next to the card.
+"""
+import argparse
+import datetime
+import json
+import pathlib
+import shutil
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def load(path):
+    p = pathlib.Path(path)
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def pct(x):
+    return "—" if x is None else f"{100 * x:.2f}%"
+
+
+def num(x, digits=3):
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def table(headers, rows):
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def group_rows(groups, with_far=False):
+    rows = []
+    for name, m in groups.items():
+        row = [name, m.get("n_bonafide", 0), m.get("n_spoof", 0), f"{m.get('hours', 0):.2f}",
+               pct(m.get("eer")), num(m.get("min_dcf")), num(m.get("cllr"))]
+        rows.append(row)
+    return rows
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--work", default=str(ROOT / "models" / "work"))
+    p.add_argument("--out", default=str(ROOT / "models" / "MODEL_CARD.md"))
+    args = p.parse_args()
+    work = pathlib.Path(args.work)
+    results = ROOT / "models" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+
+    contract = load(work / "runs" / "contract_default.json") or {}
+    default = load(work / "eval" / "default" / "eval.json")
+    devset = load(work / "eval" / "devset.json")
+    shortcut = load(work / "eval" / "shortcut.json")
+    codecs = load(work / "eval" / "codecs.json")
+    fronts = {fe: load(work / "eval" / fe / "eval.json") for fe in ("lfcc60", "logmel80")}
+    histories = {fe: load(work / "runs" / fe / "history.json") for fe in ("lfcc60", "logmel80")}
+    logo = {}
+    logo_dir = work / "eval" / "logo"
+    if logo_dir.exists():
+        for f in sorted(logo_dir.glob("*.json")):
+            logo[f.stem] = json.loads(f.read_text())
+
+    for src in [work / "eval" / "default" / "eval.json", work / "eval" / "devset.json",
+                work / "eval" / "shortcut.json", work / "eval" / "codecs.json",
+                work / "eval" / "default" / "eval.det.png"]:
+        if src.exists():
+            shutil.copy(src, results / src.name.replace("eval.", "eval_"))
+    for fe, d in fronts.items():
+        if d:
+            (results / f"frontend_{fe}.json").write_text(json.dumps(d["overall"], indent=1))
+    if logo:
+        (results / "logo.json").write_text(json.dumps({k: v["overall"] for k, v in logo.items()}, indent=1))
+
+    lines = [f"# spoofd default model — model card",
+             "",
+             f"Generated {datetime.date.today().isoformat()} by `models/eval/model_card.py` from the "
+             "evaluation files of `models/build_model.sh`; the raw numbers are in `models/results/`.",
+             ""]
+    lines += ["## What it is", "",
+              "A compact 1-D residual CNN with attentive statistics pooling over frame features computed by "
+              "spoofd's own C++ `dsp` code, trained on fixed 4 s segments, calibrated to a log-likelihood "
+              "ratio on the dev split, exported to TorchScript with its contract "
+              "(`spoofd/contract.json`: feature configuration, segment length and hop, calibration, "
+              "operating points, training summary).", ""]
+    if contract:
+        ops = contract.get("operating_points", {})
+        lines += [table(["field", "value"], [
+            ["name / version", f"{contract.get('name')} {contract.get('version')}"],
+            ["features", json.dumps(contract.get("feature_config"))],
+            ["segment / hop", f"{contract.get('segment_s')} s / {contract.get('hop_s')} s"],
+            ["calibration", f"llr = {contract['calibration']['scale']:.4f} · logit + {contract['calibration']['offset']:.4f}"],
+            ["operating points", "; ".join(f"{k}: LLR ≥ {v['llr_threshold']:.3f} ({v.get('description', '')})"
+                                          for k, v in ops.items())],
+        ]), ""]
+
+    if default:
+        o = default["overall"]
+        lines += ["## Held-out evaluation (speakers and texts never seen in training)", "",
+                  "File-level decisions: every file scored through the C++ pipeline exactly as the "
+                  "service scores it (segments aggregated by mean LLR).", "",
+                  table(["files (genuine + synthetic)", "EER", "minDCF", "actDCF", "Cllr",
+                         "false alarms @balanced", "misses @balanced", "inconclusive", "errors"],
+                        [[f"{o['n_bonafide']} + {o['n_spoof']}", pct(o.get("eer")), num(o.get("min_dcf")),
+                          num(o.get("act_dcf")), num(o.get("cllr")), pct(o.get("false_alarm_rate_balanced")),
+                          pct(o.get("miss_rate_balanced")), o.get("inconclusive"), o.get("errors")]]), "",
+                  "![DET curve](results/eval_det.png)", "",
+                  "### Per generator (its synthetic clips against all genuine eval clips)", "",
+                  table(["generator", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
+                        group_rows(default["per_generator"])), "",
+                  "### Per generator family", "",
+                  table(["family", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
+                        group_rows(default["per_family"])), "",
+                  "### Per channel / codec condition (both classes in that condition)", "",
+                  table(["condition", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
+                        group_rows(default["per_condition"])), "",
+                  "### False alarms on genuine speech at the `balanced` threshold, by source", "",
+                  table(["genuine source", "files", "false-alarm rate"],
+                        [[k, v["n"], pct(v["rate"])] for k, v in default["false_alarms_by_genuine_source"].items()]),
+                  ""]
+    if any(fronts.values()):
+        rows = []
+        for fe, d in fronts.items():
+            if not d:
+                continue
+            h = histories.get(fe) or []
+            rows.append([fe, pct(min((e["dev_eer"] for e in h), default=None)), pct(d["overall"].get("eer")),
+                         num(d["overall"].get("min_dcf")), num(d["overall"].get("cllr")),
+                         f"{sum(e['seconds'] for e in h) / 60:.0f} min"])
+        lines += ["## Front-end comparison", "", table(["front-end", "best dev EER", "eval EER", "eval minDCF",
+                                                        "eval Cllr", "training time"], rows), ""]
+    if logo:
+        rows = [[fam, v["overall"].get("n_spoof"), pct(v["overall"].get("eer")), num(v["overall"].get("min_dcf"))]
+                for fam, v in logo.items()]
+        eers = [v["overall"]["eer"] for v in logo.values() if "eer" in v["overall"]]
+        lines += ["## Leave-one-generator-family-out", "",
+                  "Each row: a model trained without that family's synthetic speech, tested on that family "
+                  "against the eval genuine speech.", "",
+                  table(["held-out family", "synthetic files", "EER", "minDCF"], rows), "",
+                  f"Mean EER over families: {pct(sum(eers) / len(eers)) if eers else '—'}.", ""]
+    if codecs:
+        rows = [[k, v["n"], pct(v["eer"]), num(v["mean_abs_llr_change"]), num(v["p95_abs_llr_change"]),
+                 pct(v["decision_flip_rate"])] for k, v in codecs["codecs"].items()]
+        lines += ["## Codec invariance", "",
+                  f"{codecs['clips_per_class']} clean eval clips per class, each passed through every codec; "
+                  "the LLR change is against the same clip's original.", "",
+                  table(["codec", "clips", "EER", "mean |ΔLLR|", "p95 |ΔLLR|", "decision flips"], rows), ""]
+    if shortcut:
+        rows = [[k, pct(v["eval_eer"])] for k, v in shortcut["classifiers"].items()]
+        single = sorted(shortcut["single_feature_eer"].items(), key=lambda kv: kv[1])[:4]
+        lines += ["## Channel-shortcut check", "",
+                  "Classifiers trained on channel statistics only (level, bandwidth, roll-off, band energies, "
+                  "noise floor, silence, DC, codec condition) — nothing about the voice. 50% EER means the "
+                  "channel does not give the class away.", "",
+                  table(["classifier on channel statistics", "eval EER"], rows), "",
+                  "Most telling single statistics: " +
+                  ", ".join(f"{k} {pct(v)}" for k, v in single) + ".", ""]
+    if devset:
+        o = devset["overall"]
+        rows = [[k, f"{v['n_bonafide']} + {v['n_spoof']}", pct(v.get("eer")), pct(v.get("false_alarm_rate_balanced")),
+                 pct(v.get("miss_rate_balanced"))] for k, v in devset["per_source"].items()]
+        lines += ["## devset (public neural clones) — evaluation only", "",
+                  "Real-world neural clones from `../shared/devset`, never used for training, calibration "
+                  "or thresholds.", "",
+                  table(["source", "genuine + synthetic", "EER", "false alarms @balanced", "misses @balanced"], rows),
+                  "", f"Overall: EER {pct(o.get('eer'))}, Cllr {num(o.get('cllr'))}, false alarms "
+                  f"{pct(devset['false_alarm_rate_balanced'])}, misses {pct(devset['miss_rate_balanced'])} "
+                  "at the balanced threshold.", ""]
+    extra = ROOT / "models" / "MODEL_CARD.notes.md"
+    if extra.exists():
+        lines += [extra.read_text()]
+    pathlib.Path(args.out).write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
