@@ -52,8 +52,9 @@ def read_protocol(path, audio_dir, ext=".wav"):
 
 def config_id(config_path):
     """Short stable name for a feature configuration (cache folder name)."""
-    text = json.dumps(json.loads(pathlib.Path(config_path).read_text()), sort_keys=True)
-    return pathlib.Path(config_path).stem + "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    config = json.loads(pathlib.Path(config_path).read_text())
+    text = json.dumps(config, sort_keys=True)
+    return config.get("kind", "features") + "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def cache_features(items, config_path, cache_dir, jobs=2):
