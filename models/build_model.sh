@@ -66,15 +66,17 @@ $PY models/eval/shortcut_check.py --meta "$CORPUS/protocols/meta.tsv" --clips "$
 $PY models/eval/codec_invariance.py --model models/spoofd-default.pt --meta "$CORPUS/protocols/meta.tsv" \
   --clips "$CORPUS/clips" --work "$WORK/codecs" --out "$WORK/eval/codecs.json"
 
-# Leave-one-generator-family-out: train without the family, test on it.
+# Leave-one-generator-family-out: train without the family's generators (also
+# kept out of the dev split that picks the epoch), test on the family.
 if [[ -d "$CORPUS/protocols/logo" ]]; then
   for dir in "$CORPUS"/protocols/logo/*/; do
     family=$(basename "$dir")
     run="$WORK/logo/$family"
-    $PY models/train/train.py --run "$run" --features "models/train/configs/$best.json" \
-      --train-protocol "$dir/train.txt" --train-audio "$CORPUS/clips" \
-      --dev-protocol "$CORPUS/protocols/dev.txt" --dev-audio "$CORPUS/clips" \
-      --epochs "$LOGO_EPOCHS" --steps-per-epoch "$STEPS"
+    mapfile -t systems < <(awk -F'\t' -v f="$family" 'NR > 1 && $9 == f {print $8}' "$CORPUS/protocols/meta.tsv" | sort -u)
+    excludes=()
+    for s in "${systems[@]}"; do excludes+=(--exclude-system "$s"); done
+    $PY models/train/train.py --run "$run" --features "models/train/configs/$best.json" "${common[@]}" \
+      "${excludes[@]}" --epochs "$LOGO_EPOCHS" --steps-per-epoch "$STEPS"
     [[ -f "$run/model.pt" ]] || $PY models/train/export.py --run "$run" --out "$run/model.pt" \
       --version "$VERSION-logo-$family" "${common[@]}" >/dev/null
     $PY models/eval/evaluate.py --model "$run/model.pt" --protocol "$dir/eval.txt" \

@@ -116,6 +116,9 @@ absl::StatusOr<Verdict> Scorer::Score(std::span<const float> samples, const Scor
   logits.reserve(starts.size());
   const int max_batch = std::max(1, options.max_batch);
   std::vector<float> tiled;
+  auto forward = [&](const float* x, std::int64_t n) {
+    return options.forward ? options.forward(x, n, window, dims) : model_->Forward(x, n, window, dims);
+  };
   for (size_t first = 0; first < starts.size(); first += max_batch) {
     const size_t count = std::min<size_t>(max_batch, starts.size() - first);
     absl::StatusOr<std::vector<float>> out;
@@ -124,16 +127,16 @@ absl::StatusOr<Verdict> Scorer::Score(std::span<const float> samples, const Scor
       for (std::int64_t r = 0; r < window; ++r) {
         std::copy_n(features->data() + (r % total) * dims, dims, tiled.data() + r * dims);
       }
-      out = model_->Forward(tiled.data(), 1, window, dims);
+      out = forward(tiled.data(), 1);
     } else if (count == 1) {
-      out = model_->Forward(features->data() + starts[first] * dims, 1, window, dims);
+      out = forward(features->data() + starts[first] * dims, 1);
     } else {
       std::vector<float> batch(count * window * dims);
       for (size_t i = 0; i < count; ++i) {
         std::copy_n(features->data() + starts[first + i] * dims, window * dims,
                     batch.data() + i * window * dims);
       }
-      out = model_->Forward(batch.data(), static_cast<std::int64_t>(count), window, dims);
+      out = forward(batch.data(), static_cast<std::int64_t>(count));
     }
     if (!out.ok()) return out.status();
     logits.insert(logits.end(), out->begin(), out->end());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -46,10 +47,20 @@ struct Verdict {
   std::int64_t model_us = 0;
 };
 
+// Runs `batch` segments of `frames` x `dims` features through a model, as
+// Model::Forward does (same arguments, same result).
+using ForwardFn = std::function<absl::StatusOr<std::vector<float>>(
+    const float* features, std::int64_t batch, std::int64_t frames, std::int64_t dims)>;
+
 struct ScoreOptions {
   std::string operating_point;  // empty: the model's default
   double segment_s = 0.0;       // 0: the model's; otherwise in [min_segment_s, 60]
   int max_batch = 32;           // segments per forward pass
+  // Optional replacement for model().Forward, called from the scoring thread
+  // with pointers valid until it returns. The server uses it to batch segments
+  // of concurrent requests into one forward pass and to stop work whose
+  // deadline passed; an error it returns ends Score() with that error.
+  ForwardFn forward;
 };
 
 class Scorer {

@@ -53,7 +53,8 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--jobs", type=int, default=2, help="feature extraction threads")
     p.add_argument("--exclude-system", action="append", default=[],
-                   help="leave these spoof SYSTEM_IDs out of training (leave-one-out protocols)")
+                   help="leave these spoof SYSTEM_IDs out of training and of the dev split used to "
+                        "pick the best epoch (leave-one-out protocols)")
     p.add_argument("--seed", type=int, default=1)
     return p.parse_args()
 
@@ -110,7 +111,7 @@ def main():
         log.flush()
 
     train_items = [it for it in load_split(args, "train") if it.system not in args.exclude_system]
-    dev_items = load_split(args, "dev")
+    dev_items = [it for it in load_split(args, "dev") if it.system not in args.exclude_system]
     paths = data.cache_features(train_items + dev_items, args.features, args.cache, args.jobs)
     train_items, train_feats = data.load_features(train_items, paths)
     dev_items, dev_feats = data.load_features(dev_items, paths)
