@@ -155,6 +155,8 @@ def main():
             "condition_params", "level_dbfs", "floor_dbfs", "lead_s", "trail_s", "duration_s",
             "orig_duration_s", "path", "in_path", "orig_path"]
     C.write_tsv(C.data_path("clips", "meta.tsv"), rows, cols)
+    C.prune(C.data_path("clips"), {C.data_path(r["path"]) for r in rows} |
+            {sidecar_path(t) for t in tasks}, STEP)
     C.log(STEP, f"wrote clips/meta.tsv: {len(rows)} clips, "
                 f"{sum(float(r['duration_s']) for r in rows) / 3600:.2f} h")
 

@@ -73,7 +73,7 @@ import json, os, sys
 path, hours, maxper, seed, smoke = sys.argv[1:]
 cfg = {"genuine_hours": float(hours), "max_per_source": int(maxper), "seed": int(seed),
        "smoke": smoke == "1", "max_source_share": 0.2, "spoof_ratio": 1.0,
-       "lang_boost": {"en": 2.5}}
+       "lang_boost": {"en": 3.0}}
 old = json.load(open(path)) if os.path.exists(path) else None
 if old is not None and old != cfg:
     print(f"build_corpus: config changed: {old} -> {cfg}", flush=True)

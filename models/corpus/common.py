@@ -431,6 +431,21 @@ def gather_sidecars(paths):
     return rows
 
 
+def prune(root, keep, step):
+    """Deletes .wav/.json files under root that the current plan no longer lists
+    (left by an earlier plan with other amounts), so the directory matches meta.tsv."""
+    keep = {os.path.abspath(p) for p in keep}
+    n = 0
+    for d, _dirs, files in os.walk(root):
+        for f in files:
+            p = os.path.abspath(os.path.join(d, f))
+            if f.endswith((".wav", ".json")) and p not in keep:
+                os.unlink(p)
+                n += 1
+    if n:
+        log(step, f"pruned {n} files of an earlier plan")
+
+
 def load_config():
     path = data_path("config.json")
     if not os.path.exists(path):

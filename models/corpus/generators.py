@@ -19,7 +19,6 @@ transcripts (unit selection would copy the original recording back, see msu_ru).
 """
 
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -46,6 +45,10 @@ class Generator:
     batch_size: int = 1
     notes: str = ""
     requires: Tuple[str, ...] = field(default_factory=tuple)  # files that must exist
+    lang_weight: Tuple[Tuple[str, float], ...] = ()  # per-language weight multipliers
+
+    def weight_for(self, lang):
+        return self.weight * dict(self.lang_weight).get(lang, 1.0)
 
     def available(self):
         for t in self.tools:
@@ -373,11 +376,13 @@ def _match_len(y, n):
 
 GENERATORS = [
     # --- formant ---
+    # eSpeak speaks every language; in English it leaves room for the English-only
+    # diphone/HTS/clustergen voices (lang_weight), which would otherwise be tiny.
     Generator("espeak_ng", "formant", "tts", ESPEAK_LANGS, espeak_ng, 0.08,
-              tools=("espeak-ng",), batch_size=20,
+              tools=("espeak-ng",), batch_size=20, lang_weight=(("en", 0.3),),
               notes="eSpeak NG 1.51, random language voice x variant (+m1..f5 etc.), pitch, rate"),
     Generator("espeak_ng_klatt", "formant", "tts", ESPEAK_LANGS, espeak_ng_klatt, 0.05,
-              tools=("espeak-ng",), batch_size=20, notes="eSpeak NG Klatt variants +klatt..+klatt6"),
+              tools=("espeak-ng",), batch_size=20, lang_weight=(("en", 0.3),), notes="eSpeak NG Klatt variants +klatt..+klatt6"),
     # --- diphone ---
     Generator("festival_kal", "diphone", "tts", ("en",), _festival(["kal_diphone"], "latin-1", _latin),
               0.03, tools=("festival",), requires=(f"{FEST}/english/kal_diphone",), batch_size=20),

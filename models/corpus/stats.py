@@ -62,8 +62,9 @@ the same command). Steps: `extract_genuine.py` -> `synthesize.py` -> `augment.py
   genuine clip: its own source recording for resynthesis, a random genuine clip of the
   same language (and split) for TTS. 8 kHz IVR prompts therefore have 8 kHz fakes.
 * **Language balance**: synthetic hours are planned per language from the genuine hours
-  of that language (English x2.5 because most parametric voices are English-only);
-  languages without a voice are covered by resynthesis.
+  of that language (English x3 because most parametric voices are English-only);
+  a language with few voices gets a smaller TTS share (at most 2.5 x the summed
+  weights of its voices) and more resynthesis; eSpeak's weight in English is cut to 30 %.
 * **Same sentences**: TTS first speaks the transcripts of the genuine speakers of its
   language (asterisk prompts, festvox-ru prompts, Fish Fillets lines, Tux Paint
   descriptions, LibriVox), then Fish Fillets translations.
@@ -92,10 +93,15 @@ NOTES = """## Label and licence notes
 * festival `msu_ru_nsh_clunits` is unit selection from the festvox-ru speaker's own
   recordings. It is never given that speaker's prompts (it would splice the original
   recording back); it speaks other Russian text.
-* Licences: asterisk core sounds CC-BY-SA 3.0, asterisk-prompt-* GPL, festvox voices
-  BSD-like/free, Fish Fillets GPL-2+, Tux Paint stamps GPL-2+, KDE data GPL/LGPL,
-  pocketsphinx BSD-2; see each package's /usr/share/doc/*/copyright. All are DFSG-free;
-  derived audio keeps their terms and stays out of git.
+* Licences (from each package's /usr/share/doc/*/copyright): asterisk core sounds
+  CC-BY-SA-3.0 (parts CC-BY-3.0), asterisk-prompt-it-menardi CC-BY-SA-3.0,
+  asterisk-prompt-es-co GPL-2, asterisk-prompt-fr-armelle GPL-2+, festvox-ru BSD-like,
+  Fish Fillets data GPL-2, Tux Paint stamps GPL-2, klettres/ktuberling GPL-2+/CC0/CC-BY,
+  codec2-examples LGPL-2.1, pocketsphinx-testdata BSD-2; the voices: festival/festvox
+  and flite BSD-like, eSpeak NG GPL-3+. All DFSG-free. Derived audio keeps these terms
+  and stays out of git; CC-BY(-SA) sources need attribution if the corpus is shared,
+  and whether model weights trained on GPL/CC-BY-SA audio are derivative works is
+  unsettled: ship the attribution list with the model.
 """
 
 

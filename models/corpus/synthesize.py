@@ -29,13 +29,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 import generators as G  # noqa: E402
 import splits as S  # noqa: E402
-from extract_genuine import FILLETS, TUX, _LUA_ID, _LUA_STR, norm_text, text_id_for  # noqa: E402
+from extract_genuine import FILLETS, TUX, _LUA_ID, _LUA_STR, norm_text  # noqa: E402
 
 STEP = "synth"
 MIN_CLIP_S = 1.0
 MAX_CLIP_S = 12.0
 CHARS_PER_S = 14.0  # rough speaking rate used only to plan amounts
 MIN_TEXT_CHARS, MAX_TEXT_CHARS = 8, 170
+TTS_PER_WEIGHT = 2.5  # TTS share of a language <= 2.5 x the summed weights of its voices
 
 # ----------------------------------------------------------------------------
 # Text pools
@@ -107,7 +108,7 @@ def plan(cfg, genuine, gens):
     seed = cfg["seed"]
     tsplit = S.TextSplits(genuine, seed)
     ratio = cfg.get("spoof_ratio", 1.0)
-    boost = cfg.get("lang_boost", {"en": 2.5})
+    boost = cfg.get("lang_boost", {"en": 3.0})
     tts = [g for g in gens if g.kind == "tts"]
     res = [g for g in gens if g.kind == "resynthesis"]
     w_tts = sum(g.weight for g in G.GENERATORS if g.kind == "tts")
@@ -145,11 +146,13 @@ def plan(cfg, genuine, gens):
     for L in sorted(lang_s):
         target = lang_s[L] * ratio * boost.get(L, 1.0)
         voices = [g for g in tts if L in g.languages]
-        tts_budget = target * tts_share if voices else 0.0
-        wsum = sum(g.weight for g in voices)
+        wsum = sum(g.weight_for(L) for g in voices)
+        # A language with few voices gets less TTS (more resynthesis), so that one
+        # engine (eSpeak) does not dominate the synthetic class of that language.
+        tts_budget = target * min(tts_share, TTS_PER_WEIGHT * wsum) if voices else 0.0
         tts_done = 0.0
         for g in voices:
-            budget = tts_budget * g.weight / wsum
+            budget = tts_budget * g.weight_for(L) / wsum
             cands = []
             if g.text_pool != "extra":
                 gl = sorted(gtexts.get(L, {}).items())
@@ -180,8 +183,11 @@ def plan(cfg, genuine, gens):
                     pr = pick_pair(cid, L, split)
                     batch.append(dict(clip_id=cid, text=t, text_id=tid, language=L,
                                       pair=pr["clip_id"]))
+                # The id names the batch's content: a re-plan never mistakes an old,
+                # differently filled batch for this one.
+                ident = C.short_hash(*[it["clip_id"] for it in batch], n=8)
                 tts_tasks.append(dict(kind="tts", gen=g.name, language=L,
-                                      task_id=f"{g.name}_{L}_{b // g.batch_size:05d}",
+                                      task_id=f"{g.name}_{L}_{b // g.batch_size:05d}_{ident}",
                                       items=batch))
         # Resynthesis covers the rest of the language's budget.
         res_budget = max(0.0, target - tts_done)
@@ -325,6 +331,8 @@ def main():
             rows.extend(C.read_json(p))
     rows.sort(key=lambda r: r["clip_id"])
     C.write_tsv(C.data_path("spoof", "meta.tsv"), rows, COLUMNS)
+    C.prune(C.data_path("spoof"), {C.data_path(r["path"]) for r in rows} |
+            {sidecar_path(t) for t in tasks}, STEP)
     h = sum(float(r["duration_s"]) for r in rows) / 3600
     C.log(STEP, f"wrote spoof/meta.tsv: {len(rows)} clips, {h:.2f} h")
 
