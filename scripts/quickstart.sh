@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 echo
-echo "== spoofctl features samples/genuine_librivox_0870.wav"
-build/bin/spoofctl features samples/genuine_librivox_0870.wav --out build/genuine_librivox_0870.lfcc.npy
+echo "== spoofctl score (bundled default model) on a genuine and a synthetic sample"
+build/bin/spoofctl score samples/genuine_librivox_0870.wav samples/synthetic_flite_slt_0870.wav
