@@ -6,7 +6,10 @@
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh --train    also the Python stack used to build goldens,
 #                                      the training corpus and the model
+#   scripts/install-deps.sh --corpus   also the speech data and synthesizers the
+#                                      corpus is built from (models/corpus/packages.txt)
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   # toolchain
@@ -20,16 +23,22 @@ packages=(
   # model runtime
   libtorch-dev
   # support libraries
-  libabsl-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libssl-dev
+  libabsl-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libssl-dev libcpp-httplib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # Python used by tests/tools (numpy reads .npy files in checks)
   python3 python3-numpy
 )
 
-if [[ "${1:-}" == "--train" ]]; then
-  packages+=(python3-torch python3-torchaudio python3-sklearn python3-scipy python3-matplotlib)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --train) packages+=(python3-torch python3-torchaudio python3-sklearn python3-scipy python3-matplotlib
+                        python3-soundfile) ;;
+    --corpus) mapfile -t corpus < <(grep -v '^\s*#' models/corpus/packages.txt | awk 'NF {print $1}')
+              packages+=("${corpus[@]}") ;;
+    *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,9 @@
 
 #include "CLI/CLI.hpp"
 #include "service/spoofctl/features_cmd.h"
+#include "service/spoofctl/info_cmd.h"
 #include "service/spoofctl/score_cmd.h"
+#include "service/spoofctl/stream_cmd.h"
 #include "spoofd/version.h"
 
 int main(int argc, char** argv) {
@@ -14,6 +16,8 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   spoofd::cli::AddScoreCommand(app, &exit_code);
   spoofd::cli::AddFeaturesCommand(app, &exit_code);
+  spoofd::cli::AddInfoCommand(app, &exit_code);
+  spoofd::cli::AddStreamCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

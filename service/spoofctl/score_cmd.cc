@@ -13,6 +13,7 @@
 #include "models/model.h"
 #include "models/scorer.h"
 #include "service/report.h"
+#include "service/spoofctl/remote.h"
 #include "spoofd/version.h"
 
 namespace spoofd::cli {
@@ -28,6 +29,7 @@ struct ScoreCommandOptions {
   double max_duration_s = 4.0 * 3600.0;
   double max_input_mb = 2048.0;
   bool json = false;
+  ServerFlags server;  // non-empty servers: score remotely (remote.cc)
 };
 
 std::string ResolveModelPath(const std::string& flag) {
@@ -37,6 +39,10 @@ std::string ResolveModelPath(const std::string& flag) {
 }
 
 int RunScore(const ScoreCommandOptions& options) {
+  if (!options.server.servers.empty()) {
+    return RunScoreRemote({options.files, options.server, options.operating_point, options.segment_s,
+                           options.raw_format, options.raw_rate_hz, options.max_input_mb, options.json});
+  }
   const std::string model_path = ResolveModelPath(options.model_path);
   absl::StatusOr<std::shared_ptr<const models::Model>> model = models::Model::Load(model_path);
   if (!model.ok()) {
@@ -140,6 +146,7 @@ void AddScoreCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--max-input-mb", options->max_input_mb, "Refuse inputs larger than this (MiB)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  AddServerFlags(cmd, &options->server, /*multiple=*/true);
   cmd->callback([options, exit_code] { *exit_code = RunScore(*options); });
 }
 
