@@ -7,6 +7,7 @@ next to the card.
 """
 import argparse
 import datetime
+import re
 import json
 import pathlib
 import shutil
@@ -56,8 +57,7 @@ def main():
     devset = load(work / "eval" / "devset.json")
     shortcut = load(work / "eval" / "shortcut.json")
     codecs = load(work / "eval" / "codecs.json")
-    fronts = {fe: load(work / "eval" / fe / "eval.json") for fe in ("lfcc60", "logmel80")}
-    histories = {fe: load(work / "runs" / fe / "history.json") for fe in ("lfcc60", "logmel80")}
+    fronts = {fe: load(work / "eval" / fe / "eval.json") for fe in ("lfcc60", "logmel80", "logspec257")}
     logo = {}
     logo_dir = work / "eval" / "logo"
     if logo_dir.exists():
@@ -121,17 +121,29 @@ def main():
                   table(["genuine source", "files", "false-alarm rate"],
                         [[k, v["n"], pct(v["rate"])] for k, v in default["false_alarms_by_genuine_source"].items()]),
                   ""]
-    if any(fronts.values()):
-        rows = []
-        for fe, d in fronts.items():
-            if not d:
-                continue
-            h = histories.get(fe) or []
-            rows.append([fe, pct(min((e["dev_eer"] for e in h), default=None)), pct(d["overall"].get("eer")),
-                         num(d["overall"].get("min_dcf")), num(d["overall"].get("cllr")),
-                         f"{sum(e['seconds'] for e in h) / 60:.0f} min"])
-        lines += ["## Front-end comparison", "", table(["front-end", "best dev EER", "eval EER", "eval minDCF",
-                                                        "eval Cllr", "training time"], rows), ""]
+    front_rows = []
+    for fe in ("lfcc60", "logmel80", "logspec257"):
+        log = work / "runs" / fe / "train.log"
+        if not log.exists():
+            continue
+        epochs = []
+        for line in log.read_text().splitlines():
+            m = re.search(r"epoch (\d+)/(\d+) loss \S+ dev EER ([0-9.]+)% \((\d+) s\)", line)
+            if m:
+                epochs.append((int(m.group(1)), int(m.group(2)), float(m.group(3)) / 100, int(m.group(4))))
+        if not epochs:
+            continue
+        at5 = next((e[2] for e in epochs if e[0] == 5), None)
+        d = fronts.get(fe)
+        front_rows.append([fe, f"{epochs[-1][0]} of {epochs[-1][1]}", pct(at5), pct(min(e[2] for e in epochs)),
+                           pct(d["overall"].get("eer")) if d else "—",
+                           f"{sum(e[3] for e in epochs) / len(epochs):.0f} s"])
+    if front_rows:
+        lines += ["## Front-end comparison", "",
+                  "Same network and training recipe, dev split (file level, mean of window logits). Runs that "
+                  "stopped early were stopped for the session's time budget; compare them at epoch 5.", "",
+                  table(["front-end", "epochs run", "dev EER @ epoch 5", "best dev EER", "eval EER",
+                         "seconds / epoch"], front_rows), ""]
     if logo:
         rows = [[fam, v["overall"].get("n_spoof"), pct(v["overall"].get("eer")), num(v["overall"].get("min_dcf"))]
                 for fam, v in logo.items()]
