@@ -26,6 +26,7 @@ packages=(
   libabsl-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libssl-dev libcpp-httplib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  openssl  # the TLS tests make their certificates with the openssl tool
   # Python used by tests/tools (numpy reads .npy files in checks)
   python3 python3-numpy
 )
