@@ -152,7 +152,13 @@ def main():
                   "Each row: a model trained without that family's synthetic speech, tested on that family "
                   "against the eval genuine speech.", "",
                   table(["held-out family", "synthetic files", "EER", "minDCF"], rows), "",
-                  f"Mean EER over families: {pct(sum(eers) / len(eers)) if eers else '—'}.", ""]
+                  f"Mean EER over the families run: {pct(sum(eers) / len(eers)) if eers else '—'}."]
+        logo_protocols = ROOT / "models" / "corpus" / "data" / "protocols" / "logo"
+        if logo_protocols.exists():
+            missing = sorted(d.name for d in logo_protocols.iterdir() if d.is_dir() and d.name not in logo)
+            if missing:
+                lines += [f"Not run yet: {', '.join(missing)}."]
+        lines += [""]
     if codecs:
         rows = [[k, v["n"], pct(v["eer"]), num(v["mean_abs_llr_change"]), num(v["p95_abs_llr_change"]),
                  pct(v["decision_flip_rate"])] for k, v in codecs["codecs"].items()]
