@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "service/spoofctl/batch_cmd.h"
 #include "service/spoofctl/features_cmd.h"
 #include "service/spoofctl/info_cmd.h"
 #include "service/spoofctl/score_cmd.h"
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   spoofd::cli::AddFeaturesCommand(app, &exit_code);
   spoofd::cli::AddInfoCommand(app, &exit_code);
   spoofd::cli::AddStreamCommand(app, &exit_code);
+  spoofd::cli::AddBatchCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,7 +1,5 @@
 #include "service/spoofctl/score_cmd.h"
 
-#include <chrono>
-#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -9,11 +7,11 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
-#include "dsp/decode.h"
 #include "models/model.h"
 #include "models/scorer.h"
 #include "service/report.h"
 #include "service/spoofctl/remote.h"
+#include "service/spoofctl/scoring.h"
 #include "spoofd/version.h"
 
 namespace spoofd::cli {
@@ -32,91 +30,45 @@ struct ScoreCommandOptions {
   ServerFlags server;  // non-empty servers: score remotely (remote.cc)
 };
 
-std::string ResolveModelPath(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("SPOOFD_MODEL"); env != nullptr && *env != '\0') return env;
-  return kDefaultModelPath;
-}
-
 int RunScore(const ScoreCommandOptions& options) {
   if (!options.server.servers.empty()) {
     return RunScoreRemote({options.files, options.server, options.operating_point, options.segment_s,
                            options.raw_format, options.raw_rate_hz, options.max_input_mb, options.json});
   }
-  const std::string model_path = ResolveModelPath(options.model_path);
-  absl::StatusOr<std::shared_ptr<const models::Model>> model = models::Model::Load(model_path);
-  if (!model.ok()) {
-    std::cerr << "spoofctl score: " << model.status().message() << "\n";
-    return 1;
-  }
-  absl::StatusOr<std::unique_ptr<models::Scorer>> scorer = models::Scorer::Create(*model);
+  absl::StatusOr<std::unique_ptr<models::Scorer>> scorer =
+      LoadScorer(ResolveModelPath(options.model_path));
   if (!scorer.ok()) {
     std::cerr << "spoofctl score: " << scorer.status().message() << "\n";
     return 1;
   }
-  models::ScoreOptions score_options;
-  score_options.operating_point = options.operating_point;
-  score_options.segment_s = options.segment_s;
-  decode::DecodeOptions decode_options;
-  decode_options.target_sample_rate_hz = (*model)->contract().features.sample_rate_hz;
-  decode_options.max_duration_s = options.max_duration_s;
-  decode_options.max_input_bytes = static_cast<std::int64_t>(options.max_input_mb * 1024 * 1024);
-
+  const models::Model& model = (*scorer)->model();
+  const LocalScoreOptions score_options{options.operating_point, options.segment_s,
+                                        options.raw_format,      options.raw_rate_hz,
+                                        options.max_duration_s,  options.max_input_mb};
   if (!options.json) {
     std::cout << absl::StrFormat("%-40s %9s %8s %7s  %s\n", "FILE", "DURATION", "SPEECH", "SCORE", "VERDICT");
   }
   int failures = 0;
   for (const std::string& file : options.files) {
-    report::FileFacts facts;
-    facts.file = file;
-    const auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<models::Verdict> verdict;
-    absl::StatusOr<std::vector<std::uint8_t>> bytes = decode::ReadFileBytes(file, decode_options.max_input_bytes);
-    absl::Status status = bytes.status();
-    if (bytes.ok()) {
-      facts.bytes = static_cast<std::int64_t>(bytes->size());
-      facts.sha256 = models::Sha256Hex(bytes->data(), bytes->size());
-      decode::DecodeOptions per_file = decode_options;
-      per_file.format_hint = file;
-      absl::StatusOr<decode::DecodedAudio> audio;
-      if (!options.raw_format.empty()) {
-        absl::StatusOr<decode::RawEncoding> encoding = decode::ParseRawEncoding(options.raw_format);
-        audio = encoding.ok() ? decode::DecodeRaw(*bytes, {*encoding, options.raw_rate_hz}, per_file)
-                              : absl::StatusOr<decode::DecodedAudio>(encoding.status());
-      } else {
-        audio = decode::DecodeBuffer(*bytes, per_file);
-      }
-      facts.decode_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::steady_clock::now() - start)
-                            .count();
-      status = audio.status();
-      if (audio.ok()) {
-        facts.source = audio->source;
-        verdict = (*scorer)->Score(audio->samples, score_options);
-        status = verdict.status();
-      }
-    }
-    if (!status.ok()) {
+    const FileScore scored = ScoreFileLocal(**scorer, file, score_options);
+    if (options.json) std::cout << scored.row.dump() << "\n";
+    if (!scored.status.ok()) {
       ++failures;
-      if (options.json) {
-        std::cout << report::ErrorJson(facts, status, **model).dump() << "\n";
-      }
-      std::cerr << "spoofctl score: " << file << ": " << status.message() << "\n";
+      std::cerr << "spoofctl score: " << file << ": " << scored.status.message() << "\n";
       continue;
     }
-    if (options.json) {
-      std::cout << report::VerdictJson(facts, *verdict, **model).dump() << "\n";
-    } else {
-      std::cout << absl::StrFormat("%-40s %7.2f s %6.2f s %7.3f  %s\n", file, verdict->duration_s,
-                                   verdict->speech_s, verdict->probability, report::PlainVerdict(*verdict));
+    if (!options.json) {
+      const models::Verdict& verdict = *scored.verdict;
+      std::cout << absl::StrFormat("%-40s %7.2f s %6.2f s %7.3f  %s\n", file, verdict.duration_s,
+                                   verdict.speech_s, verdict.probability, report::PlainVerdict(verdict));
     }
   }
   if (!options.json) {
     std::cout << absl::StrFormat("model %s %s (sha256 %s…), operating point %s\n",
-                                 (*model)->contract().name, (*model)->contract().version,
-                                 (*model)->sha256().substr(0, 12),
+                                 model.contract().name, model.contract().version,
+                                 model.sha256().substr(0, 12),
                                  options.operating_point.empty()
-                                     ? (*model)->contract().default_operating_point
+                                     ? model.contract().default_operating_point
                                      : options.operating_point);
   }
   return failures == 0 ? 0 : 1;

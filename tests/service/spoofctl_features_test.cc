@@ -1,10 +1,8 @@
 // Runs the real spoofctl binary: `spoofctl features` on the bundled sample and
 // on every committed fixture, and its exit codes for bad input and bad usage.
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -12,41 +10,17 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/npy.h"
+#include "service/spoofctl_runner.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-const fs::path kSource = SPOOFD_SOURCE_DIR;
-const fs::path kSpoofctl = fs::path(SPOOFD_BINARY_DIR) / "bin" / "spoofctl";
-
-struct Result {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-Result RunSpoofctl(const std::string& args) {
-  // ctest runs tests of this file in parallel processes: one stderr file each.
-  static int calls = 0;
-  const fs::path err_file = fs::path(::testing::TempDir()) /
-                            ("spoofctl_stderr_" + std::to_string(getpid()) + "_" + std::to_string(++calls));
-  const std::string command = kSpoofctl.string() + " " + args + " 2>" + err_file.string();
-  Result result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.out.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(err_file);
-  result.err.assign(std::istreambuf_iterator<char>(err), {});
-  return result;
-}
-
-std::string Quote(const fs::path& p) { return "'" + p.string() + "'"; }
+using ::spoofd::testing::kSource;
+using ::spoofd::testing::Quote;
+using ::spoofd::testing::Result;
+using ::spoofd::testing::RunSpoofctl;
 
 TEST(SpoofctlFeaturesTest, BundledSampleWritesTheFeatureMatrix) {
   const fs::path out = fs::path(::testing::TempDir()) / "sample.npy";
