@@ -5,27 +5,34 @@
 #include "absl/strings/str_replace.h"
 
 namespace spoofd::report {
-namespace {
 
-// Rounds to `unit` (a power of ten) for readable output; dividing by the
-// inverse keeps 7.1 printing as 7.1 rather than 7.1000000000000005.
+// Dividing by the inverse keeps 7.1 printing as 7.1 rather than 7.1000000000000005.
 double Round(double x, double unit) {
   const double scale = std::round(1.0 / unit);
   return std::round(x * scale) / scale;
 }
 
-}  // namespace
+ModelFacts ModelFacts::Of(const models::Model& model) {
+  return {model.contract().name, model.contract().version, model.sha256()};
+}
 
-nlohmann::ordered_json ModelJson(const models::Model& model) {
+nlohmann::ordered_json ModelJson(const ModelFacts& model) {
   nlohmann::ordered_json j;
-  j["name"] = model.contract().name;
-  j["version"] = model.contract().version;
-  j["sha256"] = model.sha256();
+  j["name"] = model.name;
+  j["version"] = model.version;
+  j["sha256"] = model.sha256;
   return j;
 }
 
+nlohmann::ordered_json ModelJson(const models::Model& model) { return ModelJson(ModelFacts::Of(model)); }
+
 nlohmann::ordered_json VerdictJson(const FileFacts& facts, const models::Verdict& v,
                                    const models::Model& model) {
+  return VerdictJson(facts, v, ModelFacts::Of(model));
+}
+
+nlohmann::ordered_json VerdictJson(const FileFacts& facts, const models::Verdict& v,
+                                   const ModelFacts& model) {
   nlohmann::ordered_json j;
   j["file"] = facts.file;
   j["sha256"] = facts.sha256;

@@ -11,11 +11,7 @@
 namespace spoofd::cli {
 namespace {
 
-// As service/report.cc rounds.
-double Round(double x, double unit) {
-  const double scale = std::round(1.0 / unit);
-  return std::round(x * scale) / scale;
-}
+using report::Round;
 
 models::Decision FromProto(v1::Decision d) {
   switch (d) {
@@ -123,51 +119,21 @@ models::Verdict VerdictFromResult(const v1::Result& r) {
 nlohmann::ordered_json ResultJson(const std::string& file, const v1::ScoreResponse& response,
                                   const std::string& server) {
   const v1::Result& r = response.result();
-  const models::Verdict v = VerdictFromResult(r);
-  nlohmann::ordered_json j;
-  j["file"] = file;
-  j["sha256"] = r.source().sha256();
-  j["bytes"] = r.source().input_bytes();
-  j["duration_s"] = Round(v.duration_s, 1e-3);
-  j["speech_s"] = Round(v.speech_s, 1e-2);
-  j["score"] = Round(v.probability, 1e-4);
-  j["llr"] = Round(v.llr, 1e-4);
-  j["decision"] = models::DecisionName(v.decision);
-  j["reason"] = v.reason;
-  j["verdict"] = report::PlainVerdict(v);
-  j["threshold"] = Round(v.threshold, 1e-4);
-  j["operating_point"] = v.operating_point;
-  j["max_segment_llr"] = Round(v.max_segment_llr, 1e-4);
-  auto segments = nlohmann::ordered_json::array();
-  for (const auto& s : v.segments) {
-    nlohmann::ordered_json seg;
-    seg["start_s"] = Round(s.start_s, 1e-3);
-    seg["end_s"] = Round(s.end_s, 1e-3);
-    seg["score"] = Round(s.probability, 1e-4);
-    seg["llr"] = Round(s.llr, 1e-4);
-    seg["speech_fraction"] = Round(s.speech_fraction, 1e-3);
-    seg["counted"] = s.counted;
-    segments.push_back(std::move(seg));
-  }
-  j["segments"] = std::move(segments);
-  nlohmann::ordered_json source;
-  source["container"] = r.source().container();
-  source["codec"] = r.source().codec();
-  source["sample_rate_hz"] = r.source().sample_rate_hz();
-  source["channels"] = r.source().channels();
-  j["source"] = std::move(source);
-  nlohmann::ordered_json model;
-  model["name"] = r.model().name();
-  model["version"] = r.model().version();
-  model["sha256"] = r.model().sha256();
-  j["model"] = std::move(model);
-  nlohmann::ordered_json timing;
-  timing["decode"] = Round(r.timing().decode_us() / 1000.0, 1e-2);
-  timing["features"] = Round(r.timing().features_us() / 1000.0, 1e-2);
-  timing["model"] = Round(r.timing().model_us() / 1000.0, 1e-2);
-  timing["queue"] = Round(r.timing().queue_us() / 1000.0, 1e-2);
-  timing["total"] = Round(r.timing().total_us() / 1000.0, 1e-2);
-  j["timing_ms"] = std::move(timing);
+  report::FileFacts facts;
+  facts.file = file;
+  facts.sha256 = r.source().sha256();
+  facts.bytes = r.source().input_bytes();
+  facts.source.container = r.source().container();
+  facts.source.codec = r.source().codec();
+  facts.source.sample_rate_hz = r.source().sample_rate_hz();
+  facts.source.channels = r.source().channels();
+  facts.decode_us = r.timing().decode_us();
+  const report::ModelFacts model{r.model().name(), r.model().version(), r.model().sha256()};
+  // One JSON shape for offline and remote results; the server adds its queue
+  // and total times, the request id and its address.
+  nlohmann::ordered_json j = report::VerdictJson(facts, VerdictFromResult(r), model);
+  j["timing_ms"]["queue"] = Round(r.timing().queue_us() / 1000.0, 1e-2);
+  j["timing_ms"]["total"] = Round(r.timing().total_us() / 1000.0, 1e-2);
   j["request_id"] = response.request_id();
   j["server"] = server;
   return j;
