@@ -36,6 +36,39 @@ std::string_view DecisionName(Decision decision) {
   return "inconclusive";
 }
 
+void AggregateWindows(const ModelContract& contract, const std::vector<std::int64_t>& starts,
+                      const std::vector<double>& llrs, double frame_s, double segment_s,
+                      const dsp::VadResult& vad, int sample_rate_hz, Verdict* v) {
+  const double vad_hop_s = static_cast<double>(vad.hop_samples) / sample_rate_hz;
+  double sum = 0.0;
+  int counted = 0;
+  v->max_segment_llr = -1e300;
+  for (size_t i = 0; i < starts.size(); ++i) {
+    SegmentScore s;
+    s.start_s = starts[i] * frame_s;
+    s.end_s = std::min(v->duration_s, s.start_s + segment_s);
+    s.llr = llrs[i];
+    s.probability = Sigmoid(s.llr);
+    s.speech_fraction =
+        vad.SpeechFraction(std::llround(s.start_s / vad_hop_s), std::llround(s.end_s / vad_hop_s));
+    s.counted = s.speech_fraction >= contract.min_speech_fraction;
+    if (s.counted) {
+      sum += s.llr;
+      ++counted;
+      v->max_segment_llr = std::max(v->max_segment_llr, s.llr);
+    }
+    v->segments.push_back(s);
+  }
+  if (counted == 0 || v->speech_s < kMinSpeechS) {
+    v->reason = v->speech_s == 0.0 ? "silence" : "too_little_speech";
+    v->max_segment_llr = 0.0;
+    return;
+  }
+  v->llr = sum / counted;
+  v->probability = Sigmoid(v->llr);
+  v->decision = v->llr >= v->threshold ? Decision::kSynthetic : Decision::kGenuine;
+}
+
 std::vector<std::int64_t> WindowStarts(std::int64_t total, std::int64_t window, std::int64_t hop) {
   if (total <= window) return {0};
   std::vector<std::int64_t> starts;
@@ -143,34 +176,9 @@ absl::StatusOr<Verdict> Scorer::Score(std::span<const float> samples, const Scor
   }
   v.model_us = MicrosSince(t_model);
 
-  const double frame_s = fc.hop_length / rate;
-  const double vad_hop_s = static_cast<double>(vad->hop_samples) / rate;
-  double sum = 0.0;
-  int counted = 0;
-  v.max_segment_llr = -1e300;
-  for (size_t i = 0; i < starts.size(); ++i) {
-    SegmentScore s;
-    s.start_s = starts[i] * frame_s;
-    s.end_s = std::min(v.duration_s, s.start_s + segment_s);
-    s.llr = model_->Llr(logits[i]);
-    s.probability = Sigmoid(s.llr);
-    s.speech_fraction = vad->SpeechFraction(std::llround(s.start_s / vad_hop_s), std::llround(s.end_s / vad_hop_s));
-    s.counted = s.speech_fraction >= contract.min_speech_fraction;
-    if (s.counted) {
-      sum += s.llr;
-      ++counted;
-      v.max_segment_llr = std::max(v.max_segment_llr, s.llr);
-    }
-    v.segments.push_back(s);
-  }
-  if (counted == 0 || v.speech_s < kMinSpeechS) {
-    v.reason = v.speech_s == 0.0 ? "silence" : "too_little_speech";
-    v.max_segment_llr = 0.0;
-    return v;
-  }
-  v.llr = sum / counted;
-  v.probability = Sigmoid(v.llr);
-  v.decision = v.llr >= v.threshold ? Decision::kSynthetic : Decision::kGenuine;
+  std::vector<double> llrs(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) llrs[i] = model_->Llr(logits[i]);
+  AggregateWindows(contract, starts, llrs, fc.hop_length / rate, segment_s, *vad, fc.sample_rate_hz, &v);
   return v;
 }
 

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "dsp/features/features.h"
+#include "dsp/features/vad.h"
 #include "models/model.h"
 
 namespace spoofd::models {
@@ -80,6 +81,15 @@ class Scorer {
   std::shared_ptr<const Model> model_;
   std::shared_ptr<const dsp::FeatureExtractor> extractor_;
 };
+
+// The verdict from per-window LLRs, the one rule the scorer and the live-call
+// session share: fills the timeline (speech fraction of each window from
+// `vad`), lets windows with at least min_speech_fraction speech vote, and sets
+// llr / probability / decision, or an inconclusive reason when too little
+// speech voted. `v` must already hold duration_s, speech_s and threshold.
+void AggregateWindows(const ModelContract& contract, const std::vector<std::int64_t>& starts,
+                      const std::vector<double>& llrs, double frame_s, double segment_s,
+                      const dsp::VadResult& vad, int sample_rate_hz, Verdict* v);
 
 // Window start frames for `total` frames: every `hop`, the last window aligned
 // to the end; one window when total <= window. Same rule as the training code

@@ -9,10 +9,9 @@
 namespace spoofd::service {
 namespace {
 
-// These repeat models/scorer.cc (kMinSpeechS, kMaxClippedFraction, the
-// clipping level and Sigmoid) so that the final result follows the same rules;
-// tests/service/stream_session_test.cc checks the two agree.
-constexpr double kMinSpeechS = 0.5;
+// These repeat models/scorer.cc (kMaxClippedFraction, the clipping level and
+// Sigmoid) for the interim results; the final verdict uses
+// models::AggregateWindows itself. The stream tests check the two agree.
 constexpr double kMaxClippedFraction = 0.05;
 constexpr float kClipLevel = 0.999f;
 // Segments per forward call: what a single request may put in one batch.
@@ -437,34 +436,7 @@ absl::StatusOr<StreamUpdate> StreamSession::Finish(const models::ForwardFn& forw
     }
     if (starts != expected)
       return absl::InternalError("streamed segments differ from the whole-call segments");
-    const double vad_hop_s = static_cast<double>(vad_hop_samples_) / rate_hz_;
-    double sum = 0.0;
-    int counted = 0;
-    v.max_segment_llr = -1e300;
-    for (size_t i = 0; i < starts.size(); ++i) {
-      models::SegmentScore s;
-      s.start_s = starts[i] * frame_s_;
-      s.end_s = std::min(v.duration_s, s.start_s + segment_s_);
-      s.llr = llrs[i];
-      s.probability = Sigmoid(s.llr);
-      s.speech_fraction = vad.SpeechFraction(std::llround(s.start_s / vad_hop_s),
-                                             std::llround(s.end_s / vad_hop_s));
-      s.counted = s.speech_fraction >= contract.min_speech_fraction;
-      if (s.counted) {
-        sum += s.llr;
-        ++counted;
-        v.max_segment_llr = std::max(v.max_segment_llr, s.llr);
-      }
-      v.segments.push_back(s);
-    }
-    if (counted == 0 || v.speech_s < kMinSpeechS) {
-      v.reason = v.speech_s == 0.0 ? "silence" : "too_little_speech";
-      v.max_segment_llr = 0.0;
-    } else {
-      v.llr = sum / counted;
-      v.probability = Sigmoid(v.llr);
-      v.decision = v.llr >= v.threshold ? models::Decision::kSynthetic : models::Decision::kGenuine;
-    }
+    models::AggregateWindows(contract, starts, llrs, frame_s_, segment_s_, vad, rate_hz_, &v);
   }
   u.segments_scored = static_cast<int>(v.segments.size());
   v.features_us = features_us_;
