@@ -61,16 +61,10 @@ def _babble(split):
     return make
 
 
-def process(t):
-    r = t["row"]
-    rng = C.stable_rng(_STATE["seed"], "augment", t["clip_id"])
-    x, sr = C.read_audio(C.data_path(r["path"]))
-    if sr != SR:
-        x = C.resample(x, sr, SR)
-    native = ""
-    if t["label"] == "spoof":
-        x, native = CH.match_native(x, r.get("pair_native_rate_hz"), r.get("pair_native_codec"),
-                                    r.get("pair_bandwidth_hz"), rng)
+def chain(x, rng, babble=None):
+    """Steps b)-d) and the peak limit on 16 kHz audio (after trimming); returns
+    (audio, parameters). Shared with the neural sources and the vocoder copies so
+    every clip of every class goes through the same code."""
     x = C.trim_silence(x, SR)
     # 10 ms raised-cosine fades: a cut inside background noise (or a decoder start-up
     # click) must not leave a step that only one class would have.
@@ -91,19 +85,37 @@ def process(t):
     x = (x + fl * 10 ** (floor_db / 20)).astype(np.float32)
     # d) channel
     cname, _p, _f = CH.draw_condition(rng)
-    y, params = CH.apply_condition(cname, x, rng, {"babble": _babble(t["split"])})
+    y, params = CH.apply_condition(cname, x, rng, {"babble": babble})
     y = np.nan_to_num(np.asarray(y, np.float64))
     peak = float(np.max(np.abs(y))) if len(y) else 0.0
     if peak > 0.989:
         y = y * (0.989 / peak)
+    return y.astype(np.float32), dict(condition=cname, condition_params=params,
+                                       level_dbfs=round(level, 1), floor_dbfs=round(floor_db, 1),
+                                       lead_s=round(lead, 3), trail_s=round(trail, 3))
+
+
+def clip_rng(seed, clip_id):
+    return C.stable_rng(seed, "augment", clip_id)
+
+
+def process(t):
+    r = t["row"]
+    rng = clip_rng(_STATE["seed"], t["clip_id"])
+    x, sr = C.read_audio(C.data_path(r["path"]))
+    if sr != SR:
+        x = C.resample(x, sr, SR)
+    native = ""
+    if t["label"] == "spoof":
+        x, native = CH.match_native(x, r.get("pair_native_rate_hz"), r.get("pair_native_codec"),
+                                    r.get("pair_bandwidth_hz"), rng)
+    y, info = chain(x, rng, _babble(t["split"]))
     rel = os.path.join("clips", t["clip_id"] + ".wav")
-    C.write_wav_atomic(C.data_path(rel), y.astype(np.float32))
+    C.write_wav_atomic(C.data_path(rel), y)
     out = dict(r)
-    out.update(label=t["label"], split_hint=t["split"], condition=cname,
-               condition_params=params, native_match=native, level_dbfs=round(level, 1),
-               floor_dbfs=round(floor_db, 1), lead_s=round(lead, 3), trail_s=round(trail, 3),
+    out.update(label=t["label"], split_hint=t["split"], native_match=native,
                duration_s=round(len(y) / SR, 3), orig_duration_s=r["duration_s"],
-               in_path=r["path"], path=rel)
+               in_path=r["path"], path=rel, **info)
     C.atomic_write_json(sidecar_path(t), out)
     return 1
 

@@ -31,6 +31,8 @@ class Item:
     system: str
     label: int  # 1 = spoof, 0 = bonafide
     audio: pathlib.Path
+    domain: str = "main"  # which data set (train.py --extra)
+    weight: float = 1.0   # sampling weight of that data set
 
 
 def read_protocol(path, audio_dir, ext=".wav"):

@@ -59,6 +59,8 @@ def main():
     p.add_argument("--segment-s", type=float, default=4.0)
     p.add_argument("--hop-s", type=float, default=2.0)
     p.add_argument("--training-summary", help="JSON file describing the training data")
+    p.add_argument("--extra", action="append", default=[], metavar="NAME:PROTOCOLS:AUDIO[:WEIGHT]",
+                   help="also calibrate on this data set's dev.txt (as train.py --extra)")
     args = p.parse_args()
 
     run = pathlib.Path(args.run)
@@ -79,6 +81,9 @@ def main():
         dev = data.read_protocol(args.dev_protocol, args.dev_audio, args.audio_ext)
     else:
         dev = data.read_protocol(pathlib.Path(args.protocols) / "dev.txt", args.audio_dir, args.audio_ext)
+    for spec in args.extra:
+        _name, pdir, adir = spec.split(":")[:3]
+        dev += data.read_protocol(pathlib.Path(pdir) / "dev.txt", adir, args.audio_ext)
     paths = data.cache_features(dev, config_path, args.cache)
     dev, feats = data.load_features(dev, paths)
     labels = np.array([it.label for it in dev])
@@ -121,6 +126,8 @@ def main():
         "dev_metrics": summary,
         "training": {"epochs": settings["epoch"], "train_clips": settings["train_clips"],
                      "excluded_systems": settings["excluded_systems"], "width": settings["width"],
+                     "extra_data": [e.split(":")[0] for e in settings.get("extra", [])],
+                     "splice_prob": settings.get("splice_prob", 0.0),
                      "segment_frames": settings["segment_frames"]},
     }
     if args.training_summary:

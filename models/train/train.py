@@ -55,15 +55,66 @@ def parse_args():
     p.add_argument("--exclude-system", action="append", default=[],
                    help="leave these spoof SYSTEM_IDs out of training and of the dev split used to "
                         "pick the best epoch (leave-one-out protocols)")
+    p.add_argument("--extra", action="append", default=[], metavar="NAME:PROTOCOLS:AUDIO[:WEIGHT]",
+                   help="another data set: a folder with train.txt/dev.txt and its audio folder. "
+                        "Batches draw each class's domains by WEIGHT (default 1; the main set is "
+                        "domain 'main' with --main-weight), uniformly inside a domain")
+    p.add_argument("--main-weight", type=float, default=1.0)
+    p.add_argument("--splice-prob", type=float, default=0.0,
+                   help="probability that a training segment is a partial fake: a stretch of "
+                        "20-60%% of a genuine segment replaced by frames of a synthetic clip "
+                        "(labelled synthetic)")
     p.add_argument("--seed", type=int, default=1)
     return p.parse_args()
 
 
+def parse_extra(spec):
+    parts = spec.split(":")
+    if len(parts) not in (3, 4):
+        sys.exit(f"--extra {spec}: expected NAME:PROTOCOLS:AUDIO[:WEIGHT]")
+    return parts[0], pathlib.Path(parts[1]), pathlib.Path(parts[2]), float(parts[3]) if len(parts) == 4 else 1.0
+
+
 def load_split(args, name):
+    """Items of one split from the main set and every --extra set, each tagged with
+    its domain name and sampling weight."""
     if getattr(args, f"{name}_protocol"):
-        return data.read_protocol(getattr(args, f"{name}_protocol"), getattr(args, f"{name}_audio"),
-                                  args.audio_ext)
-    return data.read_protocol(pathlib.Path(args.protocols) / f"{name}.txt", args.audio_dir, args.audio_ext)
+        items = data.read_protocol(getattr(args, f"{name}_protocol"), getattr(args, f"{name}_audio"),
+                                   args.audio_ext)
+    else:
+        items = data.read_protocol(pathlib.Path(args.protocols) / f"{name}.txt", args.audio_dir,
+                                   args.audio_ext)
+    for it in items:
+        it.domain, it.weight = "main", args.main_weight
+    for spec in args.extra:
+        dname, pdir, adir, w = parse_extra(spec)
+        extra = data.read_protocol(pdir / f"{name}.txt", adir, args.audio_ext)
+        for it in extra:
+            it.domain, it.weight = dname, w
+        items += extra
+    return items
+
+
+def class_sampler(items, labels, label):
+    """(indices, probabilities) drawing domains by weight and uniformly inside a domain."""
+    idx = np.flatnonzero(labels == label)
+    doms = [items[i].domain for i in idx]
+    count = {d: doms.count(d) for d in set(doms)}
+    wsum = sum(items[idx[doms.index(d)]].weight for d in count)
+    p = np.array([items[i].weight / wsum / count[items[i].domain] for i in idx])
+    return idx, p / p.sum()
+
+
+def splice(x_bona, x_spoof, rng):
+    """A partial fake: a stretch of 20-60% of the genuine segment replaced by
+    synthetic frames (the feature frames are independent, so splicing frames is
+    splicing audio up to one analysis window at each seam)."""
+    t = x_bona.shape[0]
+    w = int(t * rng.uniform(0.2, 0.6))
+    s = int(rng.integers(0, t - w + 1))
+    y = x_bona.copy()
+    y[s:s + w] = x_spoof[:w]
+    return y
 
 
 def spec_augment(x, rng):
@@ -120,6 +171,10 @@ def main():
     n_dims = train_feats[0].shape[1]
     say(f"train {len(train_items)} clips ({labels.sum()} spoof), dev {len(dev_items)} clips, "
         f"{n_dims} dims, excluded systems {args.exclude_system or 'none'}")
+    for d in sorted({it.domain for it in train_items}):
+        nb = sum(1 for it in train_items if it.domain == d and it.label == 0)
+        ns = sum(1 for it in train_items if it.domain == d and it.label == 1)
+        say(f"  domain {d}: {nb} bonafide, {ns} spoof train clips")
 
     torch.manual_seed(args.seed)
     model = SpoofNet(n_dims, width=args.width)
@@ -140,18 +195,26 @@ def main():
     say(f"model: {count_parameters(model)} parameters")
 
     # Class-balanced sampling: half of every batch is bonafide, half spoof.
-    idx_bona = np.flatnonzero(labels == 0)
-    idx_spoof = np.flatnonzero(labels == 1)
+    idx_bona, p_bona = class_sampler(train_items, labels, 0)
+    idx_spoof, p_spoof = class_sampler(train_items, labels, 1)
     while state["epoch"] < args.epochs:
         model.train()
         t0 = time.time()
         losses = []
         for _ in range(args.steps_per_epoch):
             half = args.batch // 2
-            pick = np.concatenate([rng.choice(idx_bona, half), rng.choice(idx_spoof, args.batch - half)])
+            pick = np.concatenate([rng.choice(idx_bona, half, p=p_bona),
+                                   rng.choice(idx_spoof, args.batch - half, p=p_spoof)])
             x = np.stack([data.fit_length(train_feats[i], args.segment_frames, rng) for i in pick])
+            yl = labels[pick].astype(np.float32)
+            for j in range(half):
+                if rng.random() < args.splice_prob:
+                    donor = data.fit_length(train_feats[rng.choice(idx_spoof, p=p_spoof)],
+                                            args.segment_frames, rng)
+                    x[j] = splice(x[j], donor, rng)
+                    yl[j] = 1.0
             x = spec_augment(x, rng)
-            y = torch.from_numpy(labels[pick].astype(np.float32))
+            y = torch.from_numpy(yl)
             loss = F.binary_cross_entropy_with_logits(model(torch.from_numpy(x)), y)
             opt.zero_grad()
             loss.backward()
@@ -169,6 +232,7 @@ def main():
         settings = {"features": json.loads(pathlib.Path(args.features).read_text()),
                     "n_dims": n_dims, "width": args.width, "segment_frames": args.segment_frames,
                     "excluded_systems": args.exclude_system, "train_clips": len(train_items),
+                    "extra": args.extra, "splice_prob": args.splice_prob,
                     "epoch": state["epoch"], "dev_eer": dev_eer}
         if dev_eer <= state["best_eer"]:
             state["best_eer"] = dev_eer

@@ -1,0 +1,181 @@
+"""Small neural vocoders trained here, and their discriminators.
+
+Two generator families with different synthesis artifacts:
+- `UpsampleGenerator`: transposed-convolution upsampling with multi-receptive-field
+  residual blocks (the MelGAN / HiFi-GAN family). Leaves periodic upsampling
+  artifacts and aliasing patterns in the high band.
+- `ISTFTGenerator`: a ConvNeXt backbone at frame rate predicting log-magnitude and
+  phase, turned into a waveform by an inverse STFT (the Vocos family). Leaves
+  phase-reconstruction artifacts instead of upsampling ones.
+Both take an 80-band log-mel spectrogram (16 kHz, n_fft 1024, hop 256) and share a
+multi-period + multi-scale discriminator (HiFi-GAN style), sized down for CPU
+training. These are written from the papers' descriptions (Kong et al. 2020,
+HiFi-GAN; Siuzdak 2023, Vocos), not copied from their code.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchaudio
+
+SR = 16000
+N_FFT = 1024
+HOP = 256
+N_MELS = 80
+
+
+class LogMel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=SR, n_fft=N_FFT, win_length=N_FFT, hop_length=HOP, f_min=0.0,
+            f_max=SR / 2, n_mels=N_MELS, power=1.0, center=True, norm="slaney", mel_scale="slaney")
+
+    def forward(self, wav):  # [B, T] -> [B, 80, frames]
+        return torch.log(self.mel(wav).clamp(min=1e-5))
+
+
+def _wn(m):
+    return nn.utils.weight_norm(m)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch, k, dilations):
+        super().__init__()
+        self.c1 = nn.ModuleList([_wn(nn.Conv1d(ch, ch, k, dilation=d, padding=d * (k - 1) // 2))
+                                 for d in dilations])
+        self.c2 = nn.ModuleList([_wn(nn.Conv1d(ch, ch, k, padding=(k - 1) // 2)) for _ in dilations])
+
+    def forward(self, x):
+        for a, b in zip(self.c1, self.c2):
+            y = b(F.leaky_relu(a(F.leaky_relu(x, 0.1)), 0.1))
+            x = x + y
+        return x
+
+
+class UpsampleGenerator(nn.Module):
+    def __init__(self, ch=128, rates=(8, 8, 4), kernels=(3, 7)):
+        super().__init__()
+        self.pre = _wn(nn.Conv1d(N_MELS, ch, 7, padding=3))
+        self.ups = nn.ModuleList()
+        self.mrf = nn.ModuleList()
+        c = ch
+        for r in rates:
+            self.ups.append(_wn(nn.ConvTranspose1d(c, c // 2, 2 * r, stride=r, padding=r // 2)))
+            c //= 2
+            self.mrf.append(nn.ModuleList([ResBlock(c, k, (1, 3, 5)) for k in kernels]))
+        self.post = _wn(nn.Conv1d(c, 1, 7, padding=3))
+
+    def forward(self, mel):  # [B, 80, F] -> [B, F*256]
+        x = self.pre(mel)
+        for up, blocks in zip(self.ups, self.mrf):
+            x = up(F.leaky_relu(x, 0.1))
+            x = sum(b(x) for b in blocks) / len(blocks)
+        return torch.tanh(self.post(F.leaky_relu(x, 0.1))).squeeze(1)
+
+
+class ConvNeXt(nn.Module):
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.dw = nn.Conv1d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim)
+        self.pw1 = nn.Linear(dim, hidden)
+        self.pw2 = nn.Linear(hidden, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), 0.1))
+
+    def forward(self, x):  # [B, C, F]
+        y = self.dw(x).transpose(1, 2)
+        y = self.pw2(F.gelu(self.pw1(self.norm(y))))
+        return x + (self.gamma * y).transpose(1, 2)
+
+
+class ISTFTGenerator(nn.Module):
+    def __init__(self, dim=192, hidden=384, layers=6):
+        super().__init__()
+        self.embed = nn.Conv1d(N_MELS, dim, 7, padding=3)
+        self.norm = nn.LayerNorm(dim)
+        self.blocks = nn.ModuleList([ConvNeXt(dim, hidden) for _ in range(layers)])
+        self.final = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, N_FFT + 2)
+        self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
+
+    def forward(self, mel):
+        x = self.norm(self.embed(mel).transpose(1, 2)).transpose(1, 2)
+        for b in self.blocks:
+            x = b(x)
+        h = self.head(self.final(x.transpose(1, 2))).transpose(1, 2)  # [B, N_FFT+2, F]
+        logmag, phase = h.chunk(2, dim=1)
+        mag = torch.exp(logmag).clamp(max=100.0)
+        spec = torch.polar(mag, phase)
+        wav = torch.istft(spec, N_FFT, HOP, N_FFT, window=self.window, center=True)
+        return wav
+
+
+class PeriodDisc(nn.Module):
+    def __init__(self, period, ch=(8, 32, 64)):
+        super().__init__()
+        self.period = period
+        layers, c = [], 1
+        for co in ch:
+            layers.append(_wn(nn.Conv2d(c, co, (5, 1), (3, 1), padding=(2, 0))))
+            c = co
+        layers.append(_wn(nn.Conv2d(c, c, (5, 1), 1, padding=(2, 0))))
+        self.convs = nn.ModuleList(layers)
+        self.post = _wn(nn.Conv2d(c, 1, (3, 1), 1, padding=(1, 0)))
+
+    def forward(self, x):  # [B, T]
+        b, t = x.shape
+        if t % self.period:
+            x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
+        x = x.view(b, 1, -1, self.period)
+        feats = []
+        for c in self.convs:
+            x = F.leaky_relu(c(x), 0.1)
+            feats.append(x)
+        x = self.post(x)
+        feats.append(x)
+        return x.flatten(1), feats
+
+
+class ScaleDisc(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList([
+            _wn(nn.Conv1d(1, 16, 15, 1, padding=7)),
+            _wn(nn.Conv1d(16, 32, 41, 4, groups=4, padding=20)),
+            _wn(nn.Conv1d(32, 64, 41, 4, groups=16, padding=20)),
+            _wn(nn.Conv1d(64, 64, 5, 1, padding=2)),
+        ])
+        self.post = _wn(nn.Conv1d(64, 1, 3, 1, padding=1))
+
+    def forward(self, x):
+        x = x.unsqueeze(1)
+        feats = []
+        for c in self.convs:
+            x = F.leaky_relu(c(x), 0.1)
+            feats.append(x)
+        x = self.post(x)
+        feats.append(x)
+        return x.flatten(1), feats
+
+
+class Discriminators(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.discs = nn.ModuleList([PeriodDisc(2), PeriodDisc(3), PeriodDisc(5), ScaleDisc()])
+        self.pool = nn.AvgPool1d(4, 2, padding=2)
+
+    def forward(self, x):
+        outs = []
+        for i, d in enumerate(self.discs):
+            outs.append(d(x))
+        outs.append(self.discs[-1](self.pool(x.unsqueeze(1)).squeeze(1)))
+        return outs
+
+
+def make_generator(kind):
+    # Sized for a few CPU-hours of training (see train_vocoder.py).
+    if kind == "upsample":
+        return UpsampleGenerator(ch=96, kernels=(3,))
+    if kind == "istft":
+        return ISTFTGenerator(dim=128, hidden=256, layers=4)
+    raise ValueError(f"unknown vocoder kind {kind}")

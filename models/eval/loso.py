@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""Leave-one-source-out over the fetched neural sources (grouped into folds).
+
+Each fold holds out a few whole sources (every split of them) and trains a reduced
+detector on the Debian corpus, the remaining neural sources and (if present) the
+vocoder copies; the held-out sources' synthetic clips are then scored against
+genuine speech the run never saw: the held-out sources' own ground truth plus the
+eval-split genuine clips of all other sources (a fixed reference set). Sources are
+dealt into folds round-robin by size, so every fold is about equally large; one
+training run per source would take a day on 2 cores.
+
+  loso.py --folds 6 --epochs 3 --steps 200 --out models/results/loso.json
+
+Resumable: each fold's run folder resumes, finished folds are skipped.
+"""
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "models" / "train"))
+sys.path.insert(0, str(ROOT / "models" / "eval"))
+sys.path.insert(0, str(ROOT / "models" / "corpus"))
+import common as C  # noqa: E402
+import data  # noqa: E402
+import metrics  # noqa: E402
+from model import SpoofNet  # noqa: E402
+from train import score_clips  # noqa: E402
+
+CORPUS = ROOT / "models" / "corpus" / "data"
+
+
+def line(r):
+    return f"{r['source']} {r['clip_id']} - {r['generator']} {r['label']}"
+
+
+def folds_of(rows, k):
+    size = {}
+    for r in rows:
+        size[r["source"]] = size.get(r["source"], 0) + 1
+    order = sorted(size, key=lambda s: (-size[s], s))
+    folds = [[] for _ in range(k)]
+    for i, s in enumerate(order):
+        folds[i % k if (i // k) % 2 == 0 else k - 1 - i % k].append(s)
+    return folds
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--folds", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--features", default=str(ROOT / "models/train/configs/lfcc60.json"))
+    ap.add_argument("--work", default=str(ROOT / "models/work/loso"))
+    ap.add_argument("--out", default=str(ROOT / "models/results/loso.json"))
+    ap.add_argument("--only", type=int, action="append", help="run only these fold numbers")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = C.read_tsv(CORPUS / "neural" / "meta.tsv")
+    folds = folds_of(rows, args.folds)
+    work = pathlib.Path(args.work)
+    results = {}
+    out = pathlib.Path(args.out)
+    if out.exists():
+        results = json.loads(out.read_text()).get("sources", {})
+    for k, held in enumerate(folds):
+        if args.only and k not in args.only:
+            continue
+        fdir = work / f"fold{k}"
+        fdir.mkdir(parents=True, exist_ok=True)
+        keep = [r for r in rows if r["source"] not in held]
+        for split in ("train", "dev"):
+            (fdir / f"{split}.txt").write_text("".join(line(r) + "\n" for r in keep if r["split"] == split))
+        test = [r for r in rows if r["source"] in held]
+        reference = [r for r in keep if r["split"] == "eval" and r["label"] == "bonafide"]
+        (fdir / "eval.txt").write_text("".join(line(r) + "\n" for r in test + reference))
+        run = fdir / "run"
+        cmd = [sys.executable, str(ROOT / "models/train/train.py"), "--run", str(run),
+               "--features", args.features, "--protocols", str(CORPUS / "protocols"),
+               "--audio-dir", str(CORPUS / "clips"), "--epochs", str(args.epochs),
+               "--steps-per-epoch", str(args.steps), "--threads", str(args.threads),
+               "--extra", f"neural:{fdir}:{CORPUS / 'neural' / 'clips'}:1.0", "--splice-prob", "0.2"]
+        if (CORPUS / "vocoded" / "protocols" / "train.txt").exists():
+            cmd += ["--extra", f"vocoded:{CORPUS / 'vocoded' / 'protocols'}:{CORPUS / 'vocoded' / 'clips'}:0.6"]
+        if not (run / "history.json").exists():
+            print(f"fold {k}: holding out {held}", flush=True)
+            subprocess.run(cmd, check=True)
+        best = torch.load(run / "best.pt")
+        st = best["settings"]
+        model = SpoofNet(st["n_dims"], width=st["width"])
+        model.load_state_dict(best["model"])
+        items = data.read_protocol(fdir / "eval.txt", CORPUS / "neural" / "clips")
+        paths = data.cache_features(items, args.features, ROOT / "models/work/features")
+        items, feats = data.load_features(items, paths, min_frames=1)
+        scores = score_clips(model, feats, st["segment_frames"])
+        labels = np.array([it.label for it in items])
+        src = np.array([it.speaker for it in items])
+        ref = np.array([it.file_id in {r["clip_id"] for r in reference} for it in items])
+        for s in held:
+            sel = (src == s) | ref
+            spoof = (src == s) & (labels == 1)
+            if spoof.sum() == 0:
+                continue
+            e, _ = metrics.eer(scores[sel], labels[sel])
+            own_bona = int(((src == s) & (labels == 0)).sum())
+            results[s] = {"fold": k, "eer": float(e), "spoof_clips": int(spoof.sum()),
+                          "own_bonafide_clips": own_bona, "reference_bonafide_clips": int(ref.sum()),
+                          "held_out_with": held}
+            print(f"fold {k} {s:18s} EER {100 * e:5.1f}% ({int(spoof.sum())} spoof, {own_bona} own genuine)",
+                  flush=True)
+        summary = {"sources": results,
+                   "mean_eer": float(np.mean([v["eer"] for v in results.values()])),
+                   "worst": max(results, key=lambda s: results[s]["eer"]),
+                   "settings": {"folds": args.folds, "epochs": args.epochs, "steps": args.steps,
+                                "features": pathlib.Path(args.features).name}}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(summary, indent=1))
+    if results:
+        print(f"mean EER {100 * np.mean([v['eer'] for v in results.values()]):.1f}% over {len(results)} sources")
+
+
+if __name__ == "__main__":
+    main()
