@@ -28,9 +28,23 @@ smoke=()
 models/corpus/build_corpus.sh "${smoke[@]}" --jobs "${JOBS:-2}"
 
 common=(--protocols "$CORPUS/protocols" --audio-dir "$CORPUS/clips")
+
+# Public neural speech from the repositories in models/corpus/sources.tsv (bare
+# mirrors under $SPOOFD_MIRROR, see extract_neural.py for how to get them), and
+# copy-synthesis with two vocoders trained here on the genuine train split.
+$PY models/corpus/extract_neural.py --jobs "${JOBS:-2}"
+for kind in upsample istft; do
+  $PY models/corpus/vocoders/train_vocoder.py --kind "$kind" --out "$WORK/vocoders/$kind" \
+    --batch 4 --segment 4096 --gan-start 1200 --steps "${VOC_STEPS:-20000}" --minutes "${VOC_MINUTES:-50}" \
+    --keep 1200,2000,3000,4000 --hours 1.5
+done
+$PY models/corpus/vocoders/resynth.py --vocoders "$WORK/vocoders" --per-split train=160,dev=40,eval=40
+extras=(--extra "neural:$CORPUS/neural/protocols:$CORPUS/neural/clips:0.7"
+        --extra "vocoded:$CORPUS/vocoded/protocols:$CORPUS/vocoded/clips:0.5")
+
 for fe in lfcc60 logmel80; do
   $PY models/train/train.py --run "$WORK/runs/$fe" --features "models/train/configs/$fe.json" \
-    "${common[@]}" --epochs "$EPOCHS" --steps-per-epoch "$STEPS"
+    "${common[@]}" "${extras[@]}" --splice-prob 0.2 --epochs "$EPOCHS" --steps-per-epoch "$STEPS"
 done
 
 # Pick the front-end with the lower dev EER; export it with its calibration.
@@ -45,12 +59,12 @@ $PY models/corpus/stats.py --summary-json "$WORK/training_summary.json" >/dev/nu
 summary=()
 [[ -f "$WORK/training_summary.json" ]] && summary=(--training-summary "$WORK/training_summary.json")
 $PY models/train/export.py --run "$WORK/runs/$best" --out models/spoofd-default.pt \
-  --version "$VERSION" "${common[@]}" "${summary[@]}"
+  --version "$VERSION" "${common[@]}" "${extras[@]}" "${summary[@]}"
 cp "$WORK/runs/$best/contract.json" "$WORK/runs/contract_default.json"
 # Export the other front-end too, for the comparison table.
 for fe in lfcc60 logmel80; do
   $PY models/train/export.py --run "$WORK/runs/$fe" --out "$WORK/runs/$fe/model.pt" \
-    --version "$VERSION-$fe" "${common[@]}" >/dev/null
+    --version "$VERSION-$fe" "${common[@]}" "${extras[@]}" >/dev/null
 done
 
 # Evaluation (file level, through the C++ pipeline).
@@ -61,14 +75,28 @@ done
 $PY models/eval/evaluate.py --model models/spoofd-default.pt --protocol "$CORPUS/protocols/eval.txt" \
   --audio-dir "$CORPUS/clips" --meta "$CORPUS/protocols/meta.tsv" --out "$WORK/eval/default"
 $PY models/eval/devset.py --model models/spoofd-default.pt --out "$WORK/eval/devset.json"
+# Neural sources (eval split) and the vocoder copies against their genuine originals.
+$PY models/eval/evaluate.py --model models/spoofd-default.pt --protocol "$CORPUS/neural/protocols/eval.txt" \
+  --audio-dir "$CORPUS/neural/clips" --meta "$CORPUS/neural/meta.tsv" --out "$WORK/eval/neural"
+$PY models/eval/combine.py --out "$WORK/combined/vocoded" \
+  --set "$CORPUS/vocoded/protocols/eval.txt:$CORPUS/vocoded/clips:$CORPUS/vocoded/meta.tsv" \
+  --set "$CORPUS/protocols/eval.txt:$CORPUS/clips:$CORPUS/protocols/meta.tsv:bonafide"
+$PY models/eval/evaluate.py --model models/spoofd-default.pt --protocol "$WORK/combined/vocoded/eval.txt" \
+  --audio-dir "$WORK/combined/vocoded/clips" --meta "$WORK/combined/vocoded/meta.tsv" --out "$WORK/eval/vocoded"
+$PY models/eval/shortcut_check.py --meta "$CORPUS/neural/meta.tsv" --clips "$CORPUS/neural/clips" \
+  --out "$WORK/eval/shortcut_neural.json"
+# Leave-one-source-out over the neural sources (reduced runs, sources grouped in folds).
+$PY models/eval/loso.py --folds "${LOSO_FOLDS:-6}" --epochs "${LOSO_EPOCHS:-3}" --steps 200 \
+  --out models/results/loso.json
 $PY models/eval/shortcut_check.py --meta "$CORPUS/protocols/meta.tsv" --clips "$CORPUS/clips" \
   --out "$WORK/eval/shortcut.json"
 $PY models/eval/codec_invariance.py --model models/spoofd-default.pt --meta "$CORPUS/protocols/meta.tsv" \
   --clips "$CORPUS/clips" --work "$WORK/codecs" --out "$WORK/eval/codecs.json"
 
-# Leave-one-generator-family-out: train without the family's generators (also
-# kept out of the dev split that picks the epoch), test on the family.
-if [[ -d "$CORPUS/protocols/logo" ]]; then
+# Leave-one-generator-family-out over the Debian corpus: train without the
+# family's generators (also kept out of the dev split that picks the epoch), test
+# on the family. Hours on 2 cores: LOGO=1 to run it.
+if [[ -n "${LOGO:-}" && -d "$CORPUS/protocols/logo" ]]; then
   for dir in "$CORPUS"/protocols/logo/*/; do
     family=$(basename "$dir")
     run="$WORK/logo/$family"

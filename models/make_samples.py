@@ -8,6 +8,12 @@ clustergen TTS, SPTK mel-cepstral resynthesis of the genuine reading, eSpeak NG)
 created after the model was trained, so no sample was in training.
 
   /usr/bin/python3 models/make_samples.py
+  /usr/bin/python3 models/make_samples.py --partial-fake models/work/vocoders/istft/g_<step>.pt
+
+The second form only (re)makes the partial fake: genuine readings 0870 + 0890,
+then clip 0880 resynthesised by a vocoder trained here (same speaker and words,
+only the vocoder differs; the vocoders never saw this eval-only source), then
+0920 + 0930. The synthetic span is written to partial_fake_librivox.txt.
 """
 import pathlib
 import sys
@@ -31,7 +37,41 @@ def transcripts():
     return texts
 
 
+def partial_fake(ckpt):
+    import torch
+    sys.path.insert(0, str(ROOT / "models" / "corpus" / "vocoders"))
+    import nets
+    kind = pathlib.Path(ckpt).parent.name
+    g = nets.make_generator(kind)
+    g.load_state_dict(torch.load(ckpt, map_location="cpu"))
+    g.eval()
+
+    def clip(n):
+        x, sr = C.read_audio(str(SRC / f"sense_and_sensibility_01_austen_64kb-{n}.wav"))
+        return C.resample(x, sr, 16000).astype(np.float64)
+
+    before = np.concatenate([clip("0870"), clip("0890")])
+    after = np.concatenate([clip("0920"), clip("0930")])
+    src = clip("0880")
+    with torch.no_grad():
+        peak = float(np.max(np.abs(src))) + 1e-9
+        y = g(nets.LogMel()(torch.from_numpy((src / peak * 0.9).astype(np.float32))[None]))[0].numpy()
+    y = y[: len(src)].astype(np.float64) * (peak / 0.9)
+    y *= 10 ** ((C.active_rms_dbfs(src, 16000) - C.active_rms_dbfs(y, 16000)) / 20)
+    fade = np.linspace(0.0, 1.0, 160)
+    y[:160] *= fade
+    y[-160:] *= fade[::-1]
+    out = np.concatenate([before, y, after])
+    C.write_wav_atomic(str(OUT / "partial_fake_librivox.wav"), out.astype(np.float32), 16000)
+    start = len(before) / 16000
+    (OUT / "partial_fake_librivox.txt").write_text(f"{start:.3f} {start + len(y) / 16000:.3f}\n")
+    print(f"partial fake: {len(out) / 16000:.2f} s, synthetic {start:.2f}-{start + len(y) / 16000:.2f} s ({kind} {ckpt})")
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--partial-fake":
+        partial_fake(sys.argv[2])
+        return
     texts = transcripts()
     rng = np.random.default_rng(870)
     genuine = {}

@@ -43,6 +43,83 @@ def group_rows(groups, with_far=False):
     return rows
 
 
+def neural_sections(work, results):
+    """Tables for the public neural sources, the vocoder copies and leave-one-source-out."""
+    import csv
+    lines = []
+    meta = ROOT / "models" / "corpus" / "data" / "neural" / "meta.tsv"
+    if meta.exists():
+        with open(meta) as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        per = {}
+        for r in rows:
+            d = per.setdefault(r["source"], {"bonafide": [0, 0.0], "spoof": [0, 0.0], "gens": set(), "fams": set()})
+            d[r["label"]][0] += 1
+            d[r["label"]][1] += float(r["duration_s"]) / 3600
+            if r["label"] == "spoof":
+                d["gens"].add(r["generator"])
+                d["fams"].add(r["family"])
+        fams = {r["family"] for r in rows if r["label"] == "spoof"}
+        lines += ["## Public neural speech used for training (`models/corpus/sources.tsv`)", "",
+                  f"{len(per)} sources, {len(fams)} synthesis families, {len(rows)} clips after splitting long "
+                  "files; every clip of both classes passed through the same chain (16 kHz, 20 Hz high-pass, "
+                  "trimmed, level-normalised, padded, one random channel condition). Splits: 70/15/15 by "
+                  "utterance group inside each source.", "",
+                  table(["source", "genuine clips (h)", "synthetic clips (h)", "generators"],
+                        [[k, f"{v['bonafide'][0]} ({v['bonafide'][1]:.2f})", f"{v['spoof'][0]} ({v['spoof'][1]:.2f})",
+                          ", ".join(sorted(v["gens"]))] for k, v in sorted(per.items())]), ""]
+    neural = load(work / "eval" / "neural" / "eval.json")
+    if neural:
+        shutil.copy(work / "eval" / "neural" / "eval.json", results / "eval_neural.json")
+        o = neural["overall"]
+        lines += ["## Neural sources, eval split (utterances never seen in training)", "",
+                  table(["files (genuine + synthetic)", "EER", "minDCF", "Cllr", "false alarms @balanced",
+                         "misses @balanced"],
+                        [[f"{o['n_bonafide']} + {o['n_spoof']}", pct(o.get("eer")), num(o.get("min_dcf")),
+                          num(o.get("cllr")), pct(o.get("false_alarm_rate_balanced")),
+                          pct(o.get("miss_rate_balanced"))]]), "",
+                  "### Per source (its genuine and synthetic eval clips)", "",
+                  table(["source", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
+                        group_rows(neural.get("per_source", {}))), "",
+                  "### Per synthesis family (its synthetic clips against all genuine neural eval clips)", "",
+                  table(["family", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
+                        group_rows(neural["per_family"])), "",
+                  "### Per generator", "",
+                  table(["generator", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
+                        group_rows(neural["per_generator"])), "",
+                  "### Per channel condition (neural eval split)", "",
+                  table(["condition", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
+                        group_rows(neural["per_condition"])), ""]
+    voc = load(work / "eval" / "vocoded" / "eval.json")
+    if voc:
+        shutil.copy(work / "eval" / "vocoded" / "eval.json", results / "eval_vocoded.json")
+        lines += ["## Vocoders trained here: copies of held-out genuine speakers", "",
+                  "Each checkpoint resynthesises eval-split genuine clips (speakers never seen by the vocoders "
+                  "or the detector); the copies are scored against all genuine eval clips of the Debian corpus.", "",
+                  table(["vocoder checkpoint", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
+                        group_rows(voc["per_generator"])), ""]
+    loso = load(ROOT / "models" / "results" / "loso.json")
+    if loso:
+        st = loso["settings"]
+        rows = [[k, v["fold"], v["spoof_clips"], v["own_bonafide_clips"], pct(v["eer"])]
+                for k, v in sorted(loso["sources"].items(), key=lambda kv: -kv[1]["eer"])]
+        lines += ["## Leave-one-source-out (neural sources)", "",
+                  f"Sources dealt into {st['folds']} folds; each fold's sources are held out completely "
+                  f"(reduced runs: {st['epochs']} epochs × {st['steps']} steps, {st['features']}) and their synthetic "
+                  "clips are scored against their own genuine clips plus the eval-split genuine clips of all "
+                  "other sources.", "",
+                  table(["held-out source", "fold", "synthetic clips", "own genuine clips", "EER"], rows), "",
+                  f"Mean EER {pct(loso['mean_eer'])}; worst source: {loso['worst']} "
+                  f"({pct(loso['sources'][loso['worst']]['eer'])}).", ""]
+    sn = load(work / "eval" / "shortcut_neural.json")
+    if sn:
+        shutil.copy(work / "eval" / "shortcut_neural.json", results / "shortcut_neural.json")
+        rows = [[k, pct(v["eval_eer"])] for k, v in sn["classifiers"].items()]
+        lines += ["### Channel-shortcut check on the neural sources", "",
+                  table(["classifier on channel statistics", "eval EER"], rows), ""]
+    return lines
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--work", default=str(ROOT / "models" / "work"))
@@ -187,6 +264,7 @@ def main():
                   "", f"Overall: EER {pct(o.get('eer'))}, Cllr {num(o.get('cllr'))}, false alarms "
                   f"{pct(devset['false_alarm_rate_balanced'])}, misses {pct(devset['miss_rate_balanced'])} "
                   "at the balanced threshold.", ""]
+    lines += neural_sections(work, results)
     extra = ROOT / "models" / "MODEL_CARD.notes.md"
     if extra.exists():
         lines += [extra.read_text()]
