@@ -26,6 +26,8 @@ HEAD = """# spoofd training corpus (genuine vs synthetic speech)
 
 Everything here is built from Debian 12 `main` packages by the scripts in this
 directory; no audio is stored in git (`models/corpus/data/` is ignored).
+Public neural speech fetched from GitHub demo pages and the vocoders trained here
+are described in [NEURAL.md](NEURAL.md).
 
 ## Rebuild
 
