@@ -32,7 +32,12 @@ common=(--protocols "$CORPUS/protocols" --audio-dir "$CORPUS/clips")
 # Public neural speech from the repositories in models/corpus/sources.tsv (bare
 # mirrors under $SPOOFD_MIRROR, see extract_neural.py for how to get them), and
 # copy-synthesis with two vocoders trained here on the genuine train split.
-$PY models/corpus/extract_neural.py --jobs "${JOBS:-2}"
+# Recordings that also appear in the evaluation devset (same utterance name) are
+# kept out of every split, so the devset numbers are not inflated by memorised clips.
+devset_manifest=${DEVSET_MANIFEST:-../shared/devset/manifest.tsv}
+exclude=()
+[[ -f "$devset_manifest" ]] && exclude=(--exclude-utterances "$devset_manifest")
+$PY models/corpus/extract_neural.py --jobs "${JOBS:-2}" "${exclude[@]}"
 for kind in upsample istft; do
   $PY models/corpus/vocoders/train_vocoder.py --kind "$kind" --out "$WORK/vocoders/$kind" \
     --batch 4 --segment 4096 --gan-start 1200 --steps "${VOC_STEPS:-20000}" --minutes "${VOC_MINUTES:-50}" \

@@ -80,6 +80,11 @@ def list_files(row):
             if p.lower().endswith(AUDIO_EXT) and inc.search(p) and not (exc and exc.search(p))]
 
 
+def utterance(path):
+    """File name without folders and extension; devset names flatten folders with '__'."""
+    return os.path.splitext(os.path.basename(path))[0].split("__")[-1]
+
+
 def group_of(source, path):
     """Utterance group: digits of the file name (GT and its copies share them)."""
     base = os.path.splitext(os.path.basename(path))[0]
@@ -151,8 +156,21 @@ def main():
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=20261126)
     ap.add_argument("--list", action="store_true", help="only count the files per row")
+    ap.add_argument("--exclude-utterances", metavar="MANIFEST",
+                    help="a TSV whose source_path/path columns name evaluation files: any file here with "
+                         "the same utterance name (file name without extension) is kept out of every "
+                         "split, so a recording shared by a demo page and an evaluation set can never "
+                         "be trained on")
     args = ap.parse_args()
 
+    held_out = set()
+    if args.exclude_utterances:
+        import csv
+        with open(args.exclude_utterances) as f:
+            for r in csv.DictReader(f, delimiter="\t"):
+                for col in ("source_path", "path"):
+                    if r.get(col):
+                        held_out.add(utterance(r[col].split(":")[-1]))
     tasks, seen = [], {}
     for row in read_sources(args.sources):
         if not os.path.isdir(mirror_dir(row["repo"])):
@@ -170,9 +188,13 @@ def main():
                 sys.exit(f"{row['repo']}:{p} matched by two rows ({seen[key]} and {row['generator']})")
             seen[key] = row["generator"]
             group = group_of(row["source"], p)
-            tasks.append(dict(row, path=p, group=group, split=split_of(group, args.seed),
+            split = "excluded" if utterance(p) in held_out else split_of(group, args.seed)
+            tasks.append(dict(row, path=p, group=group, split=split,
                               seed=args.seed, task_id=C.short_hash(row["repo"], row["commit"], p, n=16)))
     n_b = sum(t["label"] == "bonafide" for t in tasks)
+    if held_out:
+        C.log(STEP, f"{sum(t['split'] == 'excluded' for t in tasks)} files share an utterance name with "
+                    f"{args.exclude_utterances}: kept out of every split")
     C.log(STEP, f"{len(tasks)} files ({n_b} bonafide, {len(tasks) - n_b} spoof) from "
                 f"{len({t['source'] for t in tasks})} sources")
     if args.list:
@@ -180,8 +202,11 @@ def main():
     C.clean_tmp_root()
     C.run_tasks(STEP, tasks, process, sidecar_path, jobs=args.jobs)
     rows = []
+    split_now = {t["task_id"]: t["split"] for t in tasks}
     for side in C.gather_sidecars(sidecar_path(t) for t in tasks):
-        rows.extend(side.get("clips", []))
+        for clip in side.get("clips", []):
+            clip["split"] = split_now[side["task_id"]]  # the plan may have changed since extraction
+            rows.append(clip)
     rows.sort(key=lambda r: r["clip_id"])
     cols = ["clip_id", "split", "label", "source", "family", "generator", "group", "repo", "commit",
             "path", "piece", "piece_start_s", "native_rate_hz", "file_bytes", "condition",
