@@ -29,7 +29,12 @@ packages=(
   openssl  # the TLS tests make their certificates with the openssl tool
   # Python used by tests/tools (numpy reads .npy files in checks)
   python3 python3-numpy
+  # the browser test of the upload page (tests/web): Chromium driven by playwright-core
+  chromium fonts-dejavu-core
 )
+# Node.js and npm from Debian, unless a node with npm is already installed
+# (e.g. from NodeSource, whose nodejs package conflicts with Debian's npm).
+if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
 
 for arg in "$@"; do
   case "$arg" in
@@ -50,12 +55,20 @@ done
 
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#packages[@]} packages already installed"
-  exit 0
+else
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# playwright-core at the version pinned in tests/web/package-lock.json, into
+# tests/web/node_modules (git-ignored); it drives /usr/bin/chromium and
+# downloads no browser of its own.
+if [[ "$(node -p 'require("./tests/web/node_modules/playwright-core/package.json").version' 2>/dev/null)" != \
+      "$(node -p 'require("./tests/web/package-lock.json").packages["node_modules/playwright-core"].version')" ]]; then
+  echo "install-deps: npm ci in tests/web (playwright-core)"
+  npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
+fi

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
@@ -19,6 +20,7 @@
 #include "service/server/auth.h"
 #include "service/server/convert.h"
 #include "service/server/health.h"
+#include "service/server/http_api.h"
 #include "service/server/log.h"
 #include "service/server/metrics_http.h"
 #include "service/server/status.h"
@@ -93,6 +95,7 @@ struct Server::State {
   std::unique_ptr<v1::Detector::CallbackService> detector;
   std::unique_ptr<grpc::Server> grpc_server;
   std::unique_ptr<MetricsHttpServer> metrics_http;
+  std::unique_ptr<HttpApi> http_api;
 
   std::mutex auth_mu;
   std::shared_ptr<const TokenAuthenticator> auth;  // null: no authentication
@@ -852,8 +855,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
 Server::~Server() { Shutdown(std::chrono::milliseconds(0)); }
 
 int Server::metrics_port() const {
-  return state_->metrics_http == nullptr ? 0 : state_->metrics_http->port();
+  if (state_->metrics_http != nullptr) return state_->metrics_http->port();
+  // --metrics-listen equal to --http-listen: the HTTP listener serves /metrics.
+  if (state_->http_api != nullptr && options_.metrics_address == options_.http_address) {
+    return state_->http_api->port();
+  }
+  return 0;
 }
+
+int Server::http_port() const { return state_->http_api == nullptr ? 0 : state_->http_api->port(); }
 
 bool Server::ready() const { return state_->ready; }
 
@@ -908,7 +918,9 @@ absl::Status Server::Start() {
                      " (address in use, or not an address of this machine?)"));
   }
 
-  if (!options_.metrics_address.empty()) {
+  const bool metrics_on_http =
+      !options_.http_address.empty() && options_.http_address == options_.metrics_address;
+  if (!options_.metrics_address.empty() && !metrics_on_http) {
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http = MetricsHttpServer::Start(
         options_.metrics_address, [&st] { return st.metrics->Render(); },
         [&st] { return st.ready.load(); });
@@ -918,6 +930,16 @@ absl::Status Server::Start() {
       return http.status();
     }
     st.metrics_http = *std::move(http);
+  }
+
+  if (!options_.http_address.empty()) {
+    absl::Status s = StartHttp();
+    if (!s.ok()) {
+      st.metrics_http.reset();
+      st.grpc_server->Shutdown(std::chrono::system_clock::now());
+      st.grpc_server.reset();
+      return s;
+    }
   }
 
   const auto idle = std::chrono::duration_cast<Clock::duration>(
@@ -946,10 +968,52 @@ absl::Status Server::Start() {
            {{"address", options_.listen_address},
             {"port", port_},
             {"metrics_port", metrics_port()},
+            {"http_port", http_port()},
             {"tls", !options_.tls.cert_file.empty()},
             {"mtls", !options_.tls.client_ca_file.empty()},
             {"auth", st.Auth() != nullptr},
             {"version", kVersion}});
+  return absl::OkStatus();
+}
+
+absl::Status Server::StartHttp() {
+  State& st = *state_;
+  std::string host;
+  int port = 0;
+  if (absl::Status s = SplitHostPort(options_.http_address, &host, &port); !s.ok()) return s;
+  if (options_.tls.cert_file.empty() && !IsLoopback(host)) {
+    LogEvent(LogLevel::kWarn, "insecure_listen",
+             {{"address", options_.http_address},
+              {"message",
+               "HTTP beyond loopback without TLS: audio and tokens travel in clear text"}});
+  }
+  HttpOptions http;
+  http.address = options_.http_address;
+  http.tls_cert_file = options_.tls.cert_file;
+  http.tls_key_file = options_.tls.key_file;
+  http.tls_client_ca_file = options_.tls.client_ca_file;
+  http.max_body_bytes = options_.max_upload_bytes;
+  // Handlers mostly wait for the workers; a few more than the workers keep
+  // them busy while bounding how many bodies sit in memory at once.
+  http.threads = std::clamp(2 * options_.engine.workers, 4, 16);
+  HttpHooks hooks;
+  hooks.authorize = [&st](std::string_view authorization) -> absl::Status {
+    const std::shared_ptr<const TokenAuthenticator> a = st.Auth();
+    return a == nullptr ? absl::OkStatus() : a->Check(authorization);
+  };
+  hooks.model = [&st] { return st.Model(); };
+  hooks.live = [&st] { return !st.shutting_down.load(); };
+  hooks.render_metrics = [&st] { return st.metrics->Render(); };
+  hooks.record = [&st](const absl::Status& status, Clock::time_point start,
+                       const std::string& request_id, const std::string& peer,
+                       const nlohmann::ordered_json& fields, const models::Verdict* verdict) {
+    if (verdict != nullptr) st.RecordVerdict("HttpScore", *verdict);
+    st.Record("HttpScore", status, start, request_id, peer, fields);
+  };
+  absl::StatusOr<std::unique_ptr<HttpApi>> api =
+      HttpApi::Start(http, &st.engine, st.metrics, std::move(hooks));
+  if (!api.ok()) return api.status();
+  st.http_api = *std::move(api);
   return absl::OkStatus();
 }
 
@@ -1012,6 +1076,7 @@ void Server::Shutdown(std::chrono::milliseconds drain) {
   st.shutting_down = true;
   st.ready = false;
   st.health.Shutdown();
+  const auto drain_end = Clock::now() + drain;
   if (st.grpc_server != nullptr) {
     LogEvent(LogLevel::kInfo, "draining", {{"drain_ms", drain.count()}});
     st.grpc_server->Shutdown(std::chrono::system_clock::now() + drain);
@@ -1023,6 +1088,12 @@ void Server::Shutdown(std::chrono::milliseconds drain) {
   }
   st.reaper_cv.notify_all();
   if (st.reaper.joinable()) st.reaper.join();
+  if (st.http_api != nullptr) {
+    // HTTP requests in flight had the same drain time, running alongside gRPC's.
+    st.http_api->Stop(std::max(std::chrono::milliseconds(0),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   drain_end - Clock::now())));
+  }
   st.metrics_http.reset();
   if (st.grpc_server != nullptr) LogEvent(LogLevel::kInfo, "stopped");
   {

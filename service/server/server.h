@@ -1,5 +1,6 @@
 // spoofd's gRPC server: the spoofd.v1.Detector service (callback API), the
-// grpc.health.v1 service, server reflection, and the Prometheus endpoint.
+// grpc.health.v1 service, server reflection, the Prometheus endpoint and the
+// optional HTTP API with its upload page (http_api.h).
 //
 // Lifecycle: Create (checks options, reads TLS files and tokens) -> Start
 // (listens; health NOT_SERVING, scoring RPCs UNAVAILABLE) -> LoadModel (loads
@@ -36,6 +37,9 @@ struct TlsOptions {
 struct ServerOptions {
   std::string listen_address = "127.0.0.1:50051";  // port 0 picks a free port
   std::string metrics_address = "127.0.0.1:9464";  // empty: no metrics endpoint
+  // HTTP API and upload page (http_api.h); empty: off. Uses the same TLS files
+  // and tokens as gRPC. Equal to metrics_address: one listener serves both.
+  std::string http_address;
   std::string model_path;                          // model file or directory
   EngineOptions engine;
   StreamSettings stream;
@@ -59,6 +63,7 @@ class Server {
   absl::Status Start();
   int port() const { return port_; }
   int metrics_port() const;  // 0 without a metrics endpoint
+  int http_port() const;     // 0 without the HTTP API
 
   // Loads options.model_path and, on success, reports SERVING.
   absl::Status LoadModel();
@@ -80,6 +85,7 @@ class Server {
 
  private:
   explicit Server(const ServerOptions& options);
+  absl::Status StartHttp();
 
   ServerOptions options_;
   std::unique_ptr<Metrics> metrics_;

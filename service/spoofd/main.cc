@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-listen", o.metrics_address,
                  "Prometheus endpoint HOST:PORT serving /metrics and /healthz (empty: off)")
       ->capture_default_str();
+  app.add_option("--http-listen", o.http_address,
+                 "HTTP API and upload page HOST:PORT (POST /v1/score, GET /); same TLS and tokens "
+                 "as gRPC; equal to --metrics-listen: one port for both (empty: off)")
+      ->capture_default_str();
   app.add_option("--workers", o.engine.workers, "Threads that decode, compute features and score")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
