@@ -308,6 +308,31 @@ async function main() {
       });
       check(count > 0 && count === parts, "its timeline still has one mark per segment", `${count} vs ${parts}`);
     }
+    // Drag and drop, with the request held back so that the progress
+    // indicator can be seen while the upload is under way.
+    let release;
+    const gate = new Promise((resolve) => { release = resolve; });
+    await page.route("**/v1/score**", async (route) => { await gate; await route.continue(); });
+    const dropped = page.waitForResponse((resp) => resp.url().includes("/v1/score"), { timeout: 120000 });
+    await page.evaluate(([b64, name]) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], name, { type: "audio/wav" }));
+      const zone = document.getElementById("drop");
+      for (const type of ["dragenter", "dragover", "drop"]) {
+        zone.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+      }
+    }, [fs.readFileSync(args.sample).toString("base64"), "dropped.wav"]);
+    await page.waitForSelector("#progress-box:not([hidden])", { timeout: 10000 });
+    check(await page.isDisabled("#choose") && /dropped\.wav/.test(await page.textContent("#progress-label")),
+          "while uploading, a progress indicator names the file and the chooser waits");
+    release();
+    check((await dropped).status() === 200, "a dropped file is scored");
+    await page.waitForFunction(() => /dropped\.wav/.test(document.getElementById("facts").textContent),
+                               null, { timeout: 30000 });
+    check(await page.isHidden("#progress-box"), "the progress indicator goes away with the result");
+    await page.unroute("**/v1/score**");
+
     check(pageErrors.length === 0, "no script errors on the page", pageErrors.join(" | "));
   } finally {
     await browser.close();
