@@ -60,6 +60,9 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "models/results/loso.json"))
     ap.add_argument("--only", type=int, action="append", help="run only these fold numbers")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init", help="start every fold from this run's weights; it must not have seen "
+                                   "any neural source (e.g. the Debian-only run)")
+    ap.add_argument("--lr", type=float, default=2e-3)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = C.read_tsv(CORPUS / "neural" / "meta.tsv")
@@ -85,7 +88,10 @@ def main():
                "--features", args.features, "--protocols", str(CORPUS / "protocols"),
                "--audio-dir", str(CORPUS / "clips"), "--epochs", str(args.epochs),
                "--steps-per-epoch", str(args.steps), "--threads", str(args.threads),
-               "--extra", f"neural:{fdir}:{CORPUS / 'neural' / 'clips'}:1.0", "--splice-prob", "0.2"]
+               "--extra", f"neural:{fdir}:{CORPUS / 'neural' / 'clips'}:0.7", "--splice-prob", "0.2",
+               "--lr", str(args.lr)]
+        if args.init:
+            cmd += ["--init", args.init]
         if (CORPUS / "vocoded" / "protocols" / "train.txt").exists():
             cmd += ["--extra", f"vocoded:{CORPUS / 'vocoded' / 'protocols'}:{CORPUS / 'vocoded' / 'clips'}:0.6"]
         if not (run / "history.json").exists():
@@ -118,6 +124,7 @@ def main():
                    "mean_eer": float(np.mean([v["eer"] for v in results.values()])),
                    "worst": max(results, key=lambda s: results[s]["eer"]),
                    "settings": {"folds": args.folds, "epochs": args.epochs, "steps": args.steps,
+                             "init": args.init,
                                 "features": pathlib.Path(args.features).name}}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(summary, indent=1))

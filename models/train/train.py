@@ -64,6 +64,8 @@ def parse_args():
                    help="probability that a training segment is a partial fake: a stretch of "
                         "20-60%% of a genuine segment replaced by frames of a synthetic clip "
                         "(labelled synthetic)")
+    p.add_argument("--init", help="start from this run's weights (a best.pt/last.pt of the same "
+                                    "architecture and features), e.g. to fine-tune on more data")
     p.add_argument("--seed", type=int, default=1)
     return p.parse_args()
 
@@ -178,6 +180,9 @@ def main():
 
     torch.manual_seed(args.seed)
     model = SpoofNet(n_dims, width=args.width)
+    if args.init:
+        model.load_state_dict(torch.load(args.init)["model"])
+        say(f"initialised from {args.init}")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-3)
     total_steps = args.epochs * args.steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total_steps,
@@ -232,7 +237,7 @@ def main():
         settings = {"features": json.loads(pathlib.Path(args.features).read_text()),
                     "n_dims": n_dims, "width": args.width, "segment_frames": args.segment_frames,
                     "excluded_systems": args.exclude_system, "train_clips": len(train_items),
-                    "extra": args.extra, "splice_prob": args.splice_prob,
+                    "extra": args.extra, "splice_prob": args.splice_prob, "init": args.init,
                     "epoch": state["epoch"], "dev_eer": dev_eer}
         if dev_eer <= state["best_eer"]:
             state["best_eer"] = dev_eer
