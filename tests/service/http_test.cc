@@ -3,6 +3,8 @@
 // raw and multipart uploads give what `spoofctl score --json` prints, bad
 // audio, too large, tokens, not ready, TLS, and the server keeps serving.
 #include <cstdlib>
+#include <future>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -258,6 +260,55 @@ TEST(HttpTest, SharesThePortWithMetrics) {
   EXPECT_THAT(r->body,
               HasSubstr("spoofd_requests_total{method=\"HttpScore\",code=\"INVALID_ARGUMENT\"} 1\n"));
   EXPECT_THAT(r->body, HasSubstr("spoofd_decisions_total{method=\"HttpScore\""));
+}
+
+// Segments waiting in the batcher, as /metrics reports them.
+double BatchQueueSegments(service::Server& server) {
+  const std::string text = server.metrics().Render();
+  const std::string key = "\nspoofd_batch_queue_segments ";
+  const size_t at = text.find(key);
+  return at == std::string::npos ? -1 : std::atof(text.c_str() + at + key.size());
+}
+
+TEST(HttpTest, FullQueueIs429AndShutdownDrainsRequestsInFlight) {
+  service::ServerOptions o = HttpOptions();
+  o.engine.workers = 1;
+  o.engine.max_queue = 0;
+  o.engine.batcher.max_batch_size = 64;
+  o.engine.batcher.max_queue_delay_us = 5000000;  // holds the only worker in the batcher
+  HttpServer s(o);
+  ASSERT_NE(s.t, nullptr);
+  const std::string audio = ReadString(Sample());
+  auto first = std::async(std::launch::async, [&] {
+    httplib::Client c("127.0.0.1", s.t->server->http_port());
+    c.set_read_timeout(60, 0);
+    return c.Post("/v1/score", audio, "application/octet-stream");
+  });
+  // Wait until the first request's segments sit in the batcher.
+  for (int i = 0; i < 2000 && BatchQueueSegments(*s.t->server) <= 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GT(BatchQueueSegments(*s.t->server), 0);
+  httplib::Result busy = s.Score(audio);
+  ExpectError(busy, 429, "RESOURCE_EXHAUSTED");
+  EXPECT_THAT(Body(busy)["error"]["message"].get<std::string>(), HasSubstr("--max-queue"));
+  EXPECT_EQ(busy->get_header_value("Retry-After"), "1");
+
+  // Shutting down: new requests are refused, the one in flight finishes.
+  auto stopping = std::async(std::launch::async,
+                             [&] { s.t->server->Shutdown(std::chrono::seconds(30)); });
+  for (int i = 0; i < 2000 && s.t->server->ready(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  httplib::Result late = s.Score(audio);
+  if (late) {  // the listener may already be gone once the first call finished
+    EXPECT_EQ(late->status, 503) << late->body;
+  }
+  httplib::Result done = first.get();
+  ASSERT_TRUE(done) << httplib::to_string(done.error());
+  EXPECT_EQ(done->status, 200) << done->body;
+  stopping.get();
+  EXPECT_EQ(s.t->server->metrics().requests.Value({"HttpScore", "RESOURCE_EXHAUSTED"}), 1.0);
 }
 
 TEST(HttpTest, StatusMapping) {
