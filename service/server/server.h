@@ -48,6 +48,11 @@ struct ServerOptions {
   std::int64_t max_upload_bytes = std::int64_t{1} << 30;  // ScoreUpload total
   int max_streams = 64;                                   // concurrent StreamScore calls
   double stream_idle_timeout_s = 30.0;                    // no message for this long ends a stream
+  // > 0: a client connection is closed (HTTP/2 GOAWAY) after this long, so
+  // that clients reconnect and new calls rebalance over replicas; calls in
+  // progress get max_connection_age_grace_s more to finish (0: unlimited).
+  double max_connection_age_s = 0.0;
+  double max_connection_age_grace_s = 0.0;
   TlsOptions tls;
   std::string auth_token_file;  // empty: no authentication
 };
