@@ -1,6 +1,7 @@
-// Decode stage alone: 60 s of speech from memory to 16 kHz mono float.
+// Decode stage alone: 10 s, 60 s and 1 h of speech from memory to 16 kHz mono
+// float, and resampling alone.
 //
-// Inputs are made by `tests/data/make_fixtures.sh bench` (60 s, the LibriVox
+// Inputs are made by `tests/data/make_fixtures.sh bench` (the LibriVox
 // sample looped) and read from $SPOOFD_BENCH_DATA, default build/bench-data
 // relative to the working directory (run from the repository root). The
 // library has no encoder, so the benchmark cannot make them itself.
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "dsp/decode.h"
 
@@ -67,19 +69,9 @@ void BM_DecodeBuffer(benchmark::State& state, const char* file) {
   }
   ReportRates(state, static_cast<std::int64_t>(bytes.size()), last);
 }
-BENCHMARK_CAPTURE(BM_DecodeBuffer, wav_s16le_16k, "speech_60s.wav")
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK_CAPTURE(BM_DecodeBuffer, mp3_64k_16k, "speech_60s.mp3")
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK_CAPTURE(BM_DecodeBuffer, opus_24k_ogg, "speech_60s_opus.ogg")
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-
 // Headerless 8 kHz mu-law (a telephony stream) in one DecodeRaw call.
-void BM_DecodeRawMulaw8k(benchmark::State& state) {
-  const std::vector<std::uint8_t> bytes = LoadInput(state, "speech_60s_mulaw_8k.raw");
+void BM_DecodeRawMulaw8k(benchmark::State& state, const char* file) {
+  const std::vector<std::uint8_t> bytes = LoadInput(state, file);
   if (bytes.empty()) return;
   DecodedAudio last;
   for (auto _ : state) {
@@ -93,11 +85,10 @@ void BM_DecodeRawMulaw8k(benchmark::State& state) {
   }
   ReportRates(state, static_cast<std::int64_t>(bytes.size()), last);
 }
-BENCHMARK(BM_DecodeRawMulaw8k)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The same stream fed as a live call delivers it: one 20 ms packet per Feed.
-void BM_RawStreamMulaw8k20msPackets(benchmark::State& state) {
-  const std::vector<std::uint8_t> bytes = LoadInput(state, "speech_60s_mulaw_8k.raw");
+void BM_RawStreamMulaw8k20msPackets(benchmark::State& state, const char* file) {
+  const std::vector<std::uint8_t> bytes = LoadInput(state, file);
   if (bytes.empty()) return;
   constexpr size_t kPacketBytes = 160;  // 20 ms at 8 kHz, 1 byte per sample
   DecodedAudio last;
@@ -127,7 +118,68 @@ void BM_RawStreamMulaw8k20msPackets(benchmark::State& state) {
   }
   ReportRates(state, static_cast<std::int64_t>(bytes.size()), last);
 }
-BENCHMARK(BM_RawStreamMulaw8k20msPackets)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Resampling alone: headerless s16le at 8, 16 (no resampling) and 48 kHz to
+// 16 kHz. The 16 kHz case is the decode cost; the others add soxr's.
+void BM_ResampleS16le(benchmark::State& state) {
+  const int rate_hz = static_cast<int>(state.range(0));
+  const double seconds = static_cast<double>(state.range(1));
+  std::vector<std::uint8_t> bytes(static_cast<size_t>(seconds * rate_hz) * 2);
+  std::uint32_t noise = 12345;
+  for (size_t i = 0; i + 1 < bytes.size(); i += 2) {
+    noise = noise * 1664525u + 1013904223u;  // LCG: deterministic noise at -20 dBFS-ish
+    const auto v = static_cast<std::int16_t>(static_cast<std::int32_t>(noise >> 16) / 10 - 1638);
+    bytes[i] = static_cast<std::uint8_t>(v & 0xFF);
+    bytes[i + 1] = static_cast<std::uint8_t>((v >> 8) & 0xFF);
+  }
+  DecodedAudio last;
+  for (auto _ : state) {
+    absl::StatusOr<DecodedAudio> audio = DecodeRaw(bytes, {RawEncoding::kPcmS16le, rate_hz});
+    if (!audio.ok()) {
+      state.SkipWithError(std::string(audio.status().message()).c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(audio->samples.data());
+    last = *std::move(audio);
+  }
+  ReportRates(state, static_cast<std::int64_t>(bytes.size()), last);
+}
+BENCHMARK(BM_ResampleS16le)
+    ->ArgNames({"rate_hz", "seconds"})
+    ->ArgsProduct({{8000, 16000, 48000}, {10, 60, 3600}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Every input at 10 s, 60 s and 1 h (files from make_fixtures.sh bench).
+const bool kRegistered = [] {
+  struct Input {
+    const char* name;
+    const char* suffix;  // file: speech_<length><suffix>
+  };
+  const Input inputs[] = {
+      {"wav_s16le_16k", ".wav"}, {"mp3_64k_16k", ".mp3"}, {"opus_24k_ogg", "_opus.ogg"}};
+  // Benchmark arguments outlive registration: the names are never freed.
+  auto keep = [](std::string name) { return (new std::string(std::move(name)))->c_str(); };
+  for (const char* length : {"10s", "60s", "3600s"}) {
+    for (const Input& input : inputs) {
+      const char* file = keep(absl::StrCat("speech_", length, input.suffix));
+      benchmark::RegisterBenchmark(absl::StrCat("BM_DecodeBuffer/", input.name, "/", length).c_str(),
+                                   BM_DecodeBuffer, file)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+    const char* raw = keep(absl::StrCat("speech_", length, "_mulaw_8k.raw"));
+    benchmark::RegisterBenchmark(absl::StrCat("BM_DecodeRawMulaw8k/", length).c_str(),
+                                 BM_DecodeRawMulaw8k, raw)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(absl::StrCat("BM_RawStreamMulaw8k20msPackets/", length).c_str(),
+                                 BM_RawStreamMulaw8k20msPackets, raw)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+  return true;
+}();
 
 }  // namespace
 }  // namespace spoofd::decode

@@ -81,4 +81,22 @@ void BM_Vad(benchmark::State& state) {
 }
 BENCHMARK(BM_Vad)->Unit(benchmark::kMillisecond);
 
+// How the cost grows with length: the default model's front-end (LFCC 20 + deltas,
+// 60 dims) over 10 s, 60 s and 1 h. Linear growth shows as a flat x_realtime.
+void BM_FeaturesLength(benchmark::State& state) {
+  const double seconds = static_cast<double>(state.range(0));
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d(0.0f, 0.1f);
+  std::vector<float> x(static_cast<size_t>(seconds * kRate));
+  for (auto& v : x) v = d(rng);
+  auto extractor = *spoofd::dsp::FeatureExtractor::Create(Config(FeatureKind::kLfcc, 20, 20, 2));
+  for (auto _ : state) {
+    auto features = extractor->Compute(x);
+    benchmark::DoNotOptimize(features->data());
+  }
+  state.counters["x_realtime"] = benchmark::Counter(
+      seconds * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_FeaturesLength)->ArgName("seconds")->Arg(10)->Arg(60)->Arg(3600)->Unit(benchmark::kMillisecond);
+
 }  // namespace

@@ -1,5 +1,5 @@
-// End-to-end offline scoring on one core: decode (60 s, 16 kHz WAV and MP3
-// from memory) + features + segmenting + model forward + calibration, with the
+// End-to-end offline scoring on one core: decode (10 s, 60 s and 1 h of 16 kHz
+// WAV and MP3 from memory) + features + segmenting + model forward + calibration, with the
 // bundled default model (or $SPOOFD_MODEL). Also the model forward alone at
 // batch 1/8/32. Counter x_realtime = audio seconds per wall second.
 #include <cstdlib>
@@ -43,8 +43,32 @@ void BM_ScoreFile(benchmark::State& state, const std::string& name) {
   }
   state.counters["x_realtime"] = benchmark::Counter(audio_s, benchmark::Counter::kIsRate);
 }
+BENCHMARK_CAPTURE(BM_ScoreFile, wav_10s, std::string("speech_10s.wav"))->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ScoreFile, wav_60s, std::string("speech_60s.wav"))->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ScoreFile, wav_1h, std::string("speech_3600s.wav"))->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ScoreFile, mp3_10s, std::string("speech_10s.mp3"))->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ScoreFile, mp3_60s, std::string("speech_60s.mp3"))->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ScoreFile, mp3_1h, std::string("speech_3600s.mp3"))->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ScoreFile, opus_60s, std::string("speech_60s_opus.ogg"))->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The scorer alone on decoded audio (features + segments + forward + verdict),
+// so the decode share of BM_ScoreFile is visible.
+void BM_ScoreSamples(benchmark::State& state, const std::string& name) {
+  if (TheModel() == nullptr) return state.SkipWithError("model not found");
+  const std::vector<std::uint8_t> bytes = BenchFile(name);
+  if (bytes.empty()) return state.SkipWithError("run tests/data/make_fixtures.sh bench first");
+  auto audio = spoofd::decode::DecodeBuffer(bytes);
+  auto scorer = *spoofd::models::Scorer::Create(TheModel());
+  for (auto _ : state) {
+    auto verdict = scorer->Score(audio->samples);
+    benchmark::DoNotOptimize(verdict->llr);
+  }
+  state.counters["x_realtime"] = benchmark::Counter(
+      audio->duration_s() * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK_CAPTURE(BM_ScoreSamples, 10s, std::string("speech_10s.wav"))->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ScoreSamples, 60s, std::string("speech_60s.wav"))->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ScoreSamples, 1h, std::string("speech_3600s.wav"))->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_Forward(benchmark::State& state) {
   if (TheModel() == nullptr) return state.SkipWithError("model not found");

@@ -27,6 +27,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl  # the TLS tests make their certificates with the openssl tool
+  python3-yaml  # tests/deploy reads the rendered Kubernetes manifests
   # Python used by tests/tools (numpy reads .npy files in checks)
   python3 python3-numpy
   # the browser test of the upload page (tests/web): Chromium driven by playwright-core
@@ -35,6 +36,10 @@ packages=(
 # Node.js and npm from Debian, unless a node with npm is already installed
 # (e.g. from NodeSource, whose nodejs package conflicts with Debian's npm).
 if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
+
+# kubectl renders deploy/'s kustomize overlays in the tests. Any kubectl will
+# do; Debian's is kubernetes-client (not installed over another one).
+if ! command -v kubectl >/dev/null 2>&1; then packages+=(kubernetes-client); fi
 
 for arg in "$@"; do
   case "$arg" in

@@ -72,6 +72,12 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(const ClientOptions& opti
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   if (!options.server_name.empty()) args.SetSslTargetNameOverride(options.server_name);
+  // A replica that went away (drained, restarted) is tried again within 5 s
+  // rather than after gRPC's default backoff of up to 2 minutes.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  // dns:///name:port resolving to several replicas (a headless Service):
+  // spread calls over all of them instead of pinning the first address.
+  if (options.target.rfind("dns:", 0) == 0) args.SetLoadBalancingPolicyName("round_robin");
   auto client = std::unique_ptr<Client>(new Client());
   client->options_ = options;
   client->channel_ = grpc::CreateCustomChannel(options.target, credentials, args);
@@ -149,10 +155,11 @@ absl::StatusOr<v1::StreamScoreResponse> Client::StreamScore(
     bool ok = stream->Write(message);
     const auto start = std::chrono::steady_clock::now();
     for (std::size_t offset = 0; ok && offset < audio.size(); offset += chunk_bytes) {
-      if (options.bytes_per_second > 0) {
+      if (options.bytes_per_second > 0 && offset > options.resume_bytes) {
         std::this_thread::sleep_until(
             start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                        std::chrono::duration<double>(offset / options.bytes_per_second)));
+                        std::chrono::duration<double>((offset - options.resume_bytes) /
+                                                      options.bytes_per_second)));
       }
       const std::size_t n = std::min(chunk_bytes, audio.size() - offset);
       message.set_audio(reinterpret_cast<const char*>(audio.data() + offset), n);

@@ -56,6 +56,9 @@ class Client {
     std::size_t chunk_bytes = 3200;  // 200 ms of 8 kHz 16-bit audio
     // > 0: pace the chunks at this many bytes per second (real time); 0: as fast as possible.
     double bytes_per_second = 0.0;
+    // With pacing: the first resume_bytes go out at once (a call continuing
+    // on a new connection resends what the lost one had), then pacing goes on.
+    std::size_t resume_bytes = 0;
   };
   // Sends the config and `audio`, calls on_response (may be null) for every
   // response as it arrives, and returns the final one.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -906,6 +907,16 @@ absl::Status Server::Start() {
   builder.AddListeningPort(options_.listen_address, credentials, &port_);
   // A second server on the same port must fail, not silently share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  if (options_.max_connection_age_s > 0) {
+    // gRPC adds up to +-10% jitter so that connections opened together do not all go at once.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(std::min(options_.max_connection_age_s * 1000, 2e9)));
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+        options_.max_connection_age_grace_s > 0
+            ? static_cast<int>(std::min(options_.max_connection_age_grace_s * 1000, 2e9))
+            : std::numeric_limits<int>::max());
+  }
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::min<std::int64_t>(options_.max_message_bytes, INT32_MAX)));
   builder.RegisterService(st.detector.get());

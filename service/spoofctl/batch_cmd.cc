@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -53,7 +54,58 @@ struct BatchOptions {
   std::string model_path;
   LocalScoreOptions score;
   ServerFlags server;  // non-empty servers: score remotely
+  std::string shard;   // "K/N", or "N" with K from $JOB_COMPLETION_INDEX; empty: everything
+  bool ok_with_error_rows = false;  // exit 0 when every file has a row, errors included
 };
+
+// ---------------------------------------------------------------------------
+// Shards
+
+struct Shard {
+  int index = 0;  // K, in [0, count)
+  int count = 1;  // N
+};
+
+// "K/N", or "N" alone with K from $JOB_COMPLETION_INDEX (a Kubernetes Indexed
+// Job sets it in each pod).
+absl::StatusOr<Shard> ParseShard(const std::string& text) {
+  Shard shard;
+  std::string index_text, count_text = text;
+  if (const size_t slash = text.find('/'); slash != std::string::npos) {
+    index_text = text.substr(0, slash);
+    count_text = text.substr(slash + 1);
+  } else {
+    const char* env = std::getenv("JOB_COMPLETION_INDEX");
+    if (env == nullptr || *env == '\0') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--shard ", text, ": give K/N, or N with $JOB_COMPLETION_INDEX set to K"));
+    }
+    index_text = env;
+  }
+  auto parse = [](const std::string& digits, int* value) {
+    if (digits.empty() || digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string::npos)
+      return false;
+    *value = std::stoi(digits);
+    return true;
+  };
+  if (!parse(index_text, &shard.index) || !parse(count_text, &shard.count) || shard.count < 1 ||
+      shard.index >= shard.count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--shard ", text, " (K=", index_text,
+                     "): want K/N with 0 <= K < N, e.g. 0/4 ... 3/4"));
+  }
+  return shard;
+}
+
+// Which shard a path belongs to: the first 8 bytes of SHA-256 of the path as
+// listed, modulo N. Stable across machines, runs and N's other shards, and
+// independent of the file's content (which may be unreadable).
+int ShardOf(const std::string& path, int count) {
+  const std::string digest = models::Sha256Hex(path.data(), path.size());
+  const std::uint64_t prefix = std::stoull(digest.substr(0, 16), nullptr, 16);
+  return static_cast<int>(prefix % static_cast<std::uint64_t>(count));
+}
 
 struct ModelId {
   std::string name, version, sha256;
@@ -282,9 +334,10 @@ struct Backend {
   std::function<bool()> exhausted = [] { return false; };
 };
 
-// Round-robin over servers. A server that answers UNAVAILABLE is dropped and
-// the file goes to the next one, so a batch survives servers going down as
-// long as one lives.
+// Round-robin over servers. A server that answers UNAVAILABLE is set aside
+// for kRetryAfter and the file goes to the next one, so a batch survives
+// servers going down as long as one lives, and a server that comes back (a
+// restarted replica) gets work again.
 class RemoteBackend {
  public:
   static absl::StatusOr<std::shared_ptr<RemoteBackend>> Create(const BatchOptions& options,
@@ -312,9 +365,12 @@ class RemoteBackend {
     return backend;
   }
 
+  // Every server failed within the last kRetryAfter: the batch stops (a
+  // rerun resumes it) rather than spinning on servers that are all down.
   bool AllDead() const {
+    const std::int64_t now = NowMs();
     return std::all_of(servers_.begin(), servers_.end(),
-                       [](const Server& s) { return s.dead.load(); });
+                       [now](const Server& s) { return s.down_until_ms.load() > now; });
   }
 
   FileScore Score(const std::string& file, const std::vector<std::uint8_t>& bytes) {
@@ -326,7 +382,7 @@ class RemoteBackend {
     const size_t first = next_.fetch_add(1);
     for (size_t attempt = 0; attempt < servers_.size(); ++attempt) {
       Server& server = servers_[(first + attempt) % servers_.size()];
-      if (server.dead.load()) continue;
+      if (server.down_until_ms.load() > NowMs()) continue;
       absl::StatusOr<v1::ScoreResponse> response = server.client->ScoreAny(config, bytes);
       if (response.ok()) {
         FileScore result;
@@ -338,7 +394,7 @@ class RemoteBackend {
       if (status.code() != absl::StatusCode::kUnavailable) break;  // the file's fault: no retry
       std::cerr << kName << ": " << server.target
                 << " unavailable, retrying elsewhere: " << status.message() << "\n";
-      server.dead = true;
+      server.down_until_ms = NowMs() + kRetryAfterMs;
     }
     FileScore result;
     result.status = status;
@@ -347,10 +403,17 @@ class RemoteBackend {
   }
 
  private:
+  static constexpr std::int64_t kRetryAfterMs = 3000;
+  static std::int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
   struct Server {
     std::string target;
     std::unique_ptr<client::Client> client;
-    std::atomic<bool> dead{false};
+    std::atomic<std::int64_t> down_until_ms{0};  // set aside until then (steady clock)
     Server(std::string t, std::unique_ptr<client::Client> c)
         : target(std::move(t)), client(std::move(c)) {}
     Server(Server&& other) noexcept
@@ -627,6 +690,15 @@ int RunBatch(const BatchOptions& options) {
     return Usage("give PATH... or --manifest FILE");
   absl::StatusOr<std::vector<std::string>> files = CollectInputs(options);
   if (!files.ok()) return Usage(std::string(files.status().message()));
+  if (!options.shard.empty()) {
+    absl::StatusOr<Shard> shard = ParseShard(options.shard);
+    if (!shard.ok()) return Usage(std::string(shard.status().message()));
+    std::erase_if(*files, [&](const std::string& file) {
+      return ShardOf(file, shard->count) != shard->index;
+    });
+    std::cerr << kName << ": shard " << shard->index << "/" << shard->count << ": "
+              << files->size() << " files\n";
+  }
   const auto start = std::chrono::steady_clock::now();
 
   ModelId model;
@@ -660,7 +732,113 @@ int RunBatch(const BatchOptions& options) {
   PrintSummary(totals,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
                options.out_path);
+  if (options.ok_with_error_rows) return 0;
   return totals.errors + totals.previous_errors == 0 ? 0 : 1;
+}
+
+// ---------------------------------------------------------------------------
+// Merge: shard results files -> one, with every input exactly once.
+
+struct MergeOptions {
+  std::vector<std::string> results;  // shard results files
+  std::vector<std::string> paths;    // the batch's inputs, as given to each shard
+  std::string manifest;
+  bool follow_symlinks = false;
+  std::string out_path;
+  std::string csv_path;
+};
+
+int RunMerge(const MergeOptions& options) {
+  constexpr char kMerge[] = "spoofctl merge";
+  auto fail = [&](const std::string& message, int code) {
+    std::cerr << kMerge << ": " << message << "\n";
+    return code;
+  };
+  if (options.paths.empty() && options.manifest.empty())
+    return fail("give the batch's inputs: --manifest FILE or --inputs PATH...", 2);
+  BatchOptions inputs_options;
+  inputs_options.paths = options.paths;
+  inputs_options.manifest = options.manifest;
+  inputs_options.follow_symlinks = options.follow_symlinks;
+  absl::StatusOr<std::vector<std::string>> inputs = CollectInputs(inputs_options);
+  if (!inputs.ok()) return fail(std::string(inputs.status().message()), 2);
+  for (const std::string& path : options.results) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return fail(absl::StrCat("cannot read ", path), 2);
+  }
+
+  // Per input: its final row (scored, or an error a rerun would repeat) and
+  // which results file it came from. A transient error row followed by a
+  // final row in the same file is a resumed batch, not a duplicate.
+  struct Found {
+    Json row;
+    std::string from;
+    bool final = false;
+  };
+  std::map<std::string, Found> found;
+  std::vector<std::string> twice, unknown;
+  std::set<std::string> models;
+  const std::set<std::string> wanted(inputs->begin(), inputs->end());
+  for (const std::string& path : options.results) {
+    for (Json& row : ReadRows(path)) {
+      const std::string file = StringAt(row, "file");
+      if (!wanted.count(file)) {
+        unknown.push_back(file);
+        continue;
+      }
+      auto error = row.find("error");
+      const bool final = error == row.end() || IsFinalError(*error);
+      Found& f = found[file];
+      if (final && f.final) {
+        twice.push_back(absl::StrCat(file, " (", f.from, " and ", path, ")"));
+        continue;
+      }
+      if (final || !f.final) {
+        if (final && row.contains("model")) models.insert(StringAt(row["model"], "sha256"));
+        f = {std::move(row), path, final};
+      }
+    }
+  }
+  std::vector<std::string> missing;
+  for (const std::string& file : *inputs) {
+    auto it = found.find(file);
+    if (it == found.end() || !it->second.final) missing.push_back(file);
+  }
+  std::vector<std::string> problems;
+  auto describe = [&](const std::vector<std::string>& list, const char* what) {
+    if (!list.empty())
+      problems.push_back(absl::StrCat(list.size(), " ", what, " (first: ", list.front(), ")"));
+  };
+  describe(missing, "inputs missing or not scored");
+  describe(twice, "inputs scored twice");
+  describe(unknown, "rows for files not in the input list");
+  if (models.size() > 1) problems.push_back(absl::StrCat(models.size(), " different models"));
+  if (!problems.empty()) {
+    std::string line = problems.front();
+    for (size_t i = 1; i < problems.size(); ++i) line += "; " + problems[i];
+    return fail(line, 1);
+  }
+
+  // Written whole to a temporary file and renamed: a merged file is complete or absent.
+  const std::string tmp = options.out_path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const std::string& file : *inputs) out << found[file].row.dump() << "\n";
+    out.flush();
+    if (!out) return fail(absl::StrCat("cannot write ", tmp), 1);
+  }
+  std::error_code ec;
+  fs::rename(tmp, options.out_path, ec);
+  if (ec) return fail(absl::StrCat("cannot write ", options.out_path, ": ", ec.message()), 1);
+  if (!options.csv_path.empty()) {
+    if (absl::Status s = WriteCsv(options.out_path, options.csv_path); !s.ok())
+      return fail(std::string(s.message()), 1);
+  }
+  int errors = 0;
+  for (const std::string& file : *inputs) errors += found[file].row.contains("error");
+  std::cout << absl::StrFormat("%d inputs from %d results files, each exactly once (%d error rows) -> %s\n",
+                               inputs->size(), options.results.size(), errors, options.out_path);
+  return 0;
 }
 
 }  // namespace
@@ -693,8 +871,33 @@ void AddBatchCommand(CLI::App& app, int* exit_code) {
                   "Refuse inputs larger than this (MiB)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--shard", options->shard,
+                  "Score only shard K of N (K/N; or N with K from $JOB_COMPLETION_INDEX): "
+                  "files are split by a hash of their path, each in exactly one shard");
+  cmd->add_flag("--ok-with-error-rows", options->ok_with_error_rows,
+                "Exit 0 once every file has a row, even if some rows are errors (undecodable "
+                "files): for job runners that retry a non-zero exit");
   AddServerFlags(cmd, &options->server, /*multiple=*/true);
   cmd->callback([options, exit_code] { *exit_code = RunBatch(*options); });
+}
+
+void AddMergeCommand(CLI::App& app, int* exit_code) {
+  auto options = std::make_shared<MergeOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "merge",
+      "Combine the results files of batch shards into one; fails if an input is missing or "
+      "scored twice");
+  cmd->add_option("RESULTS", options->results, "Results files of the shards (JSON lines)")
+      ->required();
+  cmd->add_option("--manifest", options->manifest, "The input list the shards were given");
+  cmd->add_option("--inputs", options->paths,
+                  "The recordings or directories the shards were given (instead of --manifest)");
+  cmd->add_flag("--follow-symlinks", options->follow_symlinks,
+                "As given to the shards: follow symlinks out of the directories");
+  cmd->add_option("--out", options->out_path, "Merged JSON-lines file, one row per input")
+      ->required();
+  cmd->add_option("--csv", options->csv_path, "Also write the merged rows as CSV");
+  cmd->callback([options, exit_code] { *exit_code = RunMerge(*options); });
 }
 
 }  // namespace spoofd::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   spoofd::cli::AddInfoCommand(app, &exit_code);
   spoofd::cli::AddStreamCommand(app, &exit_code);
   spoofd::cli::AddBatchCommand(app, &exit_code);
+  spoofd::cli::AddMergeCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

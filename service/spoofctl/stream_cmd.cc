@@ -1,8 +1,10 @@
 #include "service/spoofctl/stream_cmd.h"
 
+#include <chrono>
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
@@ -26,6 +28,7 @@ struct StreamCommandOptions {
   double segment_s = 0.0;
   std::string call_id;
   bool json = false;
+  int reconnects = 5;  // new connections after UNAVAILABLE before giving up
 };
 
 std::string Line(const v1::StreamScoreResponse& r) {
@@ -86,12 +89,6 @@ int RunStream(const StreamCommandOptions& options) {
   }
   config.set_sample_rate_hz(rate_hz);
 
-  const std::string& target = options.server.servers.front();
-  absl::StatusOr<std::unique_ptr<client::Client>> c = Connect(options.server, target);
-  if (!c.ok()) {
-    std::cerr << "spoofctl stream: " << target << ": " << c.status().message() << "\n";
-    return 1;
-  }
   client::Client::StreamOptions stream_options;
   stream_options.chunk_bytes = std::max<std::size_t>(
       static_cast<std::size_t>(bytes_per_sample),
@@ -100,22 +97,47 @@ int RunStream(const StreamCommandOptions& options) {
     stream_options.bytes_per_second = static_cast<double>(rate_hz) * bytes_per_sample;
   google::protobuf::util::JsonPrintOptions print;
   print.preserve_proto_field_names = true;
-  absl::StatusOr<v1::StreamScoreResponse> final_response =
-      (*c)->StreamScore(config, audio, stream_options, [&](const v1::StreamScoreResponse& r) {
-        if (options.json) {
-          std::string json;
-          (void)google::protobuf::util::MessageToJsonString(r, &json, print);
-          std::cout << json << std::endl;
-        } else {
-          std::cout << Line(r) << std::endl;
-        }
-      });
-  if (!final_response.ok()) {
-    std::cerr << "spoofctl stream: " << options.file << ": " << final_response.status().message()
-              << "\n";
-    return 1;
+  auto on_response = [&](const v1::StreamScoreResponse& r) {
+    if (options.json) {
+      std::string json;
+      (void)google::protobuf::util::MessageToJsonString(r, &json, print);
+      std::cout << json << std::endl;
+    } else {
+      std::cout << Line(r) << std::endl;
+    }
+  };
+  // A call whose connection is lost (UNAVAILABLE: the replica drained, was
+  // restarted, or closed the connection at its maximum age) continues on a
+  // new connection -- the next --server, or the same name resolved again: the
+  // audio of the call so far is resent at once, then the call goes on at its
+  // pace, so that the final verdict still covers the whole call.
+  const auto call_start = std::chrono::steady_clock::now();
+  absl::Status last;
+  for (int attempt = 0; attempt <= options.reconnects; ++attempt) {
+    const std::string& target =
+        options.server.servers[static_cast<size_t>(attempt) % options.server.servers.size()];
+    absl::StatusOr<std::unique_ptr<client::Client>> c = Connect(options.server, target);
+    if (!c.ok()) {
+      std::cerr << "spoofctl stream: " << target << ": " << c.status().message() << "\n";
+      return 1;
+    }
+    if (attempt > 0 && options.realtime) {
+      const double elapsed_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - call_start).count();
+      stream_options.resume_bytes = std::min(
+          audio.size(), static_cast<std::size_t>(elapsed_s * stream_options.bytes_per_second));
+    }
+    absl::StatusOr<v1::StreamScoreResponse> final_response =
+        (*c)->StreamScore(config, audio, stream_options, on_response);
+    if (final_response.ok()) return 0;
+    last = final_response.status();
+    if (last.code() != absl::StatusCode::kUnavailable || attempt == options.reconnects) break;
+    std::cerr << "spoofctl stream: " << target << ": " << last.message()
+              << "; continuing the call on a new connection\n";
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 * (attempt + 1)));
   }
-  return 0;
+  std::cerr << "spoofctl stream: " << options.file << ": " << last.message() << "\n";
+  return 1;
 }
 
 }  // namespace
@@ -128,7 +150,7 @@ void AddStreamCommand(CLI::App& app, int* exit_code) {
          "FILE", options->file,
          "Recording: any format FFmpeg reads (sent as 16 kHz PCM), or headerless with --encoding")
       ->required();
-  AddServerFlags(cmd, &options->server, /*multiple=*/false);
+  AddServerFlags(cmd, &options->server, /*multiple=*/true);
   cmd->get_option("--server")->required();
   cmd->add_option("--encoding", options->encoding,
                   "FILE is headerless audio in this encoding: s16le, mulaw, alaw")
@@ -149,6 +171,11 @@ void AddStreamCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--segment-s", options->segment_s, "Segment length override in seconds");
   cmd->add_option("--call-id", options->call_id, "Call id echoed in every response");
   cmd->add_flag("--json", options->json, "One JSON object per response");
+  cmd->add_option("--reconnects", options->reconnects,
+                  "After UNAVAILABLE (a replica going away), continue the call on a new "
+                  "connection (the next --server) up to this many times; 0: never")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
   cmd->callback([options, exit_code] { *exit_code = RunStream(*options); });
 }
 

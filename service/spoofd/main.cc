@@ -111,6 +111,16 @@ int main(int argc, char** argv) {
                  "Interim decisions need |rolling LLR - threshold| at least this")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1000.0));
+  app.add_option("--max-connection-age-s", o.max_connection_age_s,
+                 "Close each client connection after this long (GOAWAY) so that new calls "
+                 "rebalance over replicas; 0: never")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--max-connection-age-grace-s", o.max_connection_age_grace_s,
+                 "Time calls in progress get to finish after their connection's GOAWAY; 0: "
+                 "unlimited")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
   app.add_option("--drain-timeout-s", drain_timeout_s,
                  "On SIGTERM, how long in-flight calls may finish")
       ->capture_default_str()

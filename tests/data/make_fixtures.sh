@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the decode test fixtures (tests/data/fixtures/, committed) and, on
-# request, the 60 s benchmark inputs (build/bench-data/, not committed).
+# request, the 10 s / 60 s / 1 h benchmark inputs (build/bench-data/, not committed).
 #
 #   tests/data/make_fixtures.sh            # fixtures
 #   tests/data/make_fixtures.sh bench [DIR]  # bench inputs (default DIR: build/bench-data)
@@ -128,12 +128,15 @@ EOF
 make_bench_data() {
   local out="${1:-${repo}/build/bench-data}"
   mkdir -p "${out}"
-  # 60 s: the 7.1 s clip looped.
-  local loop=(-stream_loop -1 -i "${src}" -t 60)
-  ff "${loop[@]}" "${bx[@]}" -c:a pcm_s16le -ar 16000 -ac 1 "${out}/speech_60s.wav"
-  ff "${loop[@]}" "${bx[@]}" -c:a libmp3lame -b:a 64k -ar 16000 -ac 1 "${out}/speech_60s.mp3"
-  ff "${loop[@]}" "${bx[@]}" -c:a libopus -b:a 24k -ar 16000 -ac 1 "${out}/speech_60s_opus.ogg"
-  ff "${loop[@]}" "${bx[@]}" -ar 8000 -ac 1 -f mulaw "${out}/speech_60s_mulaw_8k.raw"
+  # 10 s, 60 s and 1 h: the 7.1 s clip looped (1 h is ~170 MB in all).
+  local seconds loop
+  for seconds in 10 60 3600; do
+    loop=(-stream_loop -1 -i "${src}" -t "${seconds}")
+    ff "${loop[@]}" "${bx[@]}" -c:a pcm_s16le -ar 16000 -ac 1 "${out}/speech_${seconds}s.wav"
+    ff "${loop[@]}" "${bx[@]}" -c:a libmp3lame -b:a 64k -ar 16000 -ac 1 "${out}/speech_${seconds}s.mp3"
+    ff "${loop[@]}" "${bx[@]}" -c:a libopus -b:a 24k -ar 16000 -ac 1 "${out}/speech_${seconds}s_opus.ogg"
+    ff "${loop[@]}" "${bx[@]}" -ar 8000 -ac 1 -f mulaw "${out}/speech_${seconds}s_mulaw_8k.raw"
+  done
   ls -l "${out}"
 }
 
