@@ -126,6 +126,17 @@ function expectedWords(result) {
   return new RegExp("cannot tell.*" + words, "i");
 }
 
+// A WAV file of silence: 16-bit mono PCM.
+function silentWav(rate, seconds) {
+  const data = rate * seconds * 2;
+  const b = Buffer.alloc(44 + data);
+  b.write("RIFF", 0); b.writeUInt32LE(36 + data, 4); b.write("WAVEfmt ", 8);
+  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * 2, 28); b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34); b.write("data", 36); b.writeUInt32LE(data, 40);
+  return b;
+}
+
 function redness(colour) {   // "rgb(r, g, b)" -> r - b
   const m = colour.match(/rgb\((\d+),\s*(\d+),\s*(\d+)\)/);
   return m ? Number(m[1]) - Number(m[3]) : NaN;
@@ -308,6 +319,22 @@ async function main() {
       });
       check(count > 0 && count === parts, "its timeline still has one mark per segment", `${count} vs ${parts}`);
     }
+    // Silence: the page says it cannot tell, and why, in the result's terms.
+    const silence = path.join(tmp, "silence.wav");
+    fs.writeFileSync(silence, silentWav(16000, 3));
+    r = await upload(page, silence);
+    check(r.status === 200, "a silent recording is scored", `got ${r.status}`);
+    await page.waitForFunction(() => /silence\.wav/.test(document.getElementById("facts").textContent),
+                               null, { timeout: 30000 });
+    const [quiet] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
+    const quietPath = path.join(args.out, "silence.json");
+    await quiet.saveAs(quietPath);
+    const quietResult = JSON.parse(fs.readFileSync(quietPath, "utf8"));
+    const quietWords = (await page.textContent("#verdict")).trim();
+    check(quietResult.decision === "inconclusive" && expectedWords(quietResult).test(quietWords) &&
+          /cannot tell/i.test(quietWords),
+          "silence gets 'cannot tell' with its reason", `"${quietWords}" for ${quietResult.decision}/${quietResult.reason}`);
+
     // Drag and drop, with the request held back so that the progress
     // indicator can be seen while the upload is under way.
     let release;
