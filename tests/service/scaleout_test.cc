@@ -382,4 +382,35 @@ TEST(ScaleOutTest, LoadToolAcrossThreeServersWhileOneDrains) {
   EXPECT_THAT(log, HasSubstr("\"code\":\"OK\""));
 }
 
+// A server that closes connections at their maximum age (plus a short grace)
+// cuts a live call in the middle: spoofctl stream continues it on a new
+// connection, resending the audio so far, and still gets the final verdict.
+TEST(ScaleOutTest, StreamContinuesWhenMaxConnectionAgeClosesItsConnection) {
+  const fs::path dir = TestDir();
+  Spoofd server(dir / "s.log", 0,
+                {"--max-connection-age-s", "1", "--max-connection-age-grace-s", "0.5"});
+  ASSERT_GT(server.port(), 0);
+  const fs::path sample = kSource / "samples/genuine_librivox_0870.wav";  // 7.1 s
+  Result r = RunSpoofctl("stream " + Quote(sample) + " --server " + server.target() +
+                         " --realtime --chunk-ms 100 --timeout-s 60");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("continuing the call on a new connection"));
+  EXPECT_THAT(r.out, HasSubstr("final       7.1 s"));
+
+  // The load tool does the same with --reconnect.
+  const fs::path load = kBin / "spoofd-load";
+  if (!fs::exists(load)) return;
+  const fs::path report = dir / "report.json";
+  const int rc = Shell("cd " + Quote(kSource) + " && " + Quote(load) + " --server " +
+                       server.target() + " --calls 2 --call-length-s 3 --duration-s 3 " +
+                       "--reconnect --json " + Quote(report) + " >/dev/null 2>&1");
+  EXPECT_EQ(rc, 0);
+  std::ifstream in(report);
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j["calls_failed"].get<int>(), 0) << j.dump();
+  EXPECT_GT(j["reconnects"].get<int>(), 0) << j.dump();
+  EXPECT_GE(j["calls_completed"].get<int>(), 2) << j.dump();
+}
+
 }  // namespace
