@@ -323,10 +323,11 @@ TEST(HttpTest, StatusMapping) {
   EXPECT_EQ(j.dump(), R"({"error":{"code":"INVALID_ARGUMENT","message":"why"}})");
 }
 
-TEST(HttpTest, TlsWithTheGrpcCertificate) {
+TEST(HttpTest, TlsAndMutualTlsWithTheGrpcCertificates) {
   TempDir dir;
   const std::string d = dir.path().string();
   WriteBytes(dir / "server.ext", "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+  WriteBytes(dir / "client.ext", "extendedKeyUsage=clientAuth\n");
   const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
   for (const std::string& command :
        {"openssl req -x509 " + key + " -keyout " + d + "/ca.key -out " + d +
@@ -335,7 +336,12 @@ TEST(HttpTest, TlsWithTheGrpcCertificate) {
             "/server.csr -subj /CN=localhost",
         "openssl x509 -req -in " + d + "/server.csr -CA " + d + "/ca.pem -CAkey " + d +
             "/ca.key -CAcreateserial -out " + d + "/server.pem -days 2 -extfile " + d +
-            "/server.ext"}) {
+            "/server.ext",
+        "openssl req " + key + " -keyout " + d + "/client.key -out " + d +
+            "/client.csr -subj /CN=hotline",
+        "openssl x509 -req -in " + d + "/client.csr -CA " + d + "/ca.pem -CAkey " + d +
+            "/ca.key -CAcreateserial -out " + d + "/client.pem -days 2 -extfile " + d +
+            "/client.ext"}) {
     ASSERT_EQ(std::system((command + " >/dev/null 2>&1").c_str()), 0) << command;
   }
   service::ServerOptions o = HttpOptions();
@@ -356,6 +362,26 @@ TEST(HttpTest, TlsWithTheGrpcCertificate) {
   plain.set_read_timeout(5, 0);
   httplib::Result p = plain.Get("/healthz");
   EXPECT_TRUE(!p || p->status != 200);
+  t.reset();
+
+  // Mutual TLS: a client certificate from the CA is required.
+  o.tls.client_ca_file = d + "/ca.pem";
+  t = TestServer::Start(o);
+  ASSERT_NE(t, nullptr);
+  httplib::SSLClient anonymous("127.0.0.1", t->server->http_port());
+  anonymous.set_ca_cert_path((d + "/ca.pem").c_str());
+  anonymous.enable_server_certificate_verification(true);
+  anonymous.set_read_timeout(10, 0);
+  httplib::Result refused = anonymous.Get("/healthz");
+  EXPECT_TRUE(!refused || refused->status != 200);
+  httplib::SSLClient known("127.0.0.1", t->server->http_port(), d + "/client.pem",
+                           d + "/client.key");
+  known.set_ca_cert_path((d + "/ca.pem").c_str());
+  known.enable_server_certificate_verification(true);
+  known.set_read_timeout(60, 0);
+  r = known.Post("/v1/score", ReadString(Sample()), "application/octet-stream");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
 }
 
 }  // namespace
