@@ -454,6 +454,21 @@ class StreamReactor final
           absl::InvalidArgumentError("StreamConfig sent twice: only the first message carries it"));
     }
     if (request_.audio().empty()) return ContinueReading();
+    if (request_.audio().size() <= kInlineAudioBytes) {
+      // Decoding, features and voice activity for a packet this small take
+      // tens of microseconds: less than handing it to a worker (a wake-up and
+      // a context switch each way). Only model work goes to the pool, so a
+      // call's packets between segments never wait behind other calls.
+      absl::Status s = FeedAudio();
+      if (!s.ok()) return FinishWith(s);
+      if (!session_->ModelWorkDue()) return ContinueReading();
+      Ref();
+      state_->engine.pool().Submit([this] {
+        Score();
+        Unref();
+      });
+      return;
+    }
     Ref();
     state_->engine.pool().Submit([this] {
       Process();
@@ -529,15 +544,29 @@ class StreamReactor final
   }
 
  private:
-  // Runs on a worker: decode, score, maybe send an interim, then read on.
-  void Process() {
+  // Packets up to this size are decoded on gRPC's thread (see OnReadDone):
+  // 16 KiB is 0.5 s of 16 kHz 16-bit audio, 2 s of 8 kHz mu-law.
+  static constexpr std::size_t kInlineAudioBytes = 16 * 1024;
+
+  absl::Status FeedAudio() {
     const std::string& audio = request_.audio();
     bytes_ += static_cast<std::int64_t>(audio.size());
+    absl::Status s = session_->FeedAudio(std::span<const std::uint8_t>(
+        reinterpret_cast<const std::uint8_t*>(audio.data()), audio.size()));
+    return s.ok() ? Check() : s;
+  }
+
+  // Runs on a worker: decode (large messages), score, maybe send an interim,
+  // then read on.
+  void Process() {
+    if (absl::Status s = FeedAudio(); !s.ok()) return FinishWith(s);
+    Score();
+  }
+
+  // Runs on a worker: score complete segments, maybe send an interim, read on.
+  void Score() {
     std::optional<StreamUpdate> interim;
-    absl::Status s =
-        session_->Feed(std::span<const std::uint8_t>(
-                           reinterpret_cast<const std::uint8_t*>(audio.data()), audio.size()),
-                       forward_, &interim);
+    absl::Status s = session_->ScoreDue(forward_, &interim);
     if (s.ok()) s = Check();
     if (!s.ok()) return FinishWith(s);
     if (interim) {

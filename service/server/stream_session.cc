@@ -106,6 +106,11 @@ absl::Status StreamSession::Feed(std::span<const std::uint8_t> bytes,
                                  const models::ForwardFn& forward,
                                  std::optional<StreamUpdate>* interim) {
   interim->reset();
+  if (absl::Status s = FeedAudio(bytes); !s.ok()) return s;
+  return ScoreDue(forward, interim);
+}
+
+absl::Status StreamSession::FeedAudio(std::span<const std::uint8_t> bytes) {
   if (finished_) return absl::FailedPreconditionError("the stream has already finished");
   samples_.clear();
   const auto start = Clock::now();
@@ -119,12 +124,27 @@ absl::Status StreamSession::Feed(std::span<const std::uint8_t> bytes,
     }
     return decoded;
   }
-  if (absl::Status s = Process(samples_, forward); !s.ok()) return s;
-  // Interims fall due at every multiple of the interval of decoded audio (one
-  // per call however many multiples the chunk crossed), so the cadence does
-  // not drift with the chunk sizes.
+  return ProcessAudio(samples_);
+}
+
+// Interims fall due at every multiple of the interval of decoded audio (one
+// per call however many multiples the chunk crossed), so the cadence does
+// not drift with the chunk sizes.
+std::int64_t StreamSession::InterimsDue() const {
   const double interval_samples = interval_s_ * rate_hz_;
-  const std::int64_t due = static_cast<std::int64_t>(std::floor(samples_total_ / interval_samples));
+  return static_cast<std::int64_t>(std::floor(samples_total_ / interval_samples));
+}
+
+bool StreamSession::ModelWorkDue() const {
+  return next_start_ + window_ <= frames_total_ || InterimsDue() > interims_sent_;
+}
+
+absl::Status StreamSession::ScoreDue(const models::ForwardFn& forward,
+                                     std::optional<StreamUpdate>* interim) {
+  interim->reset();
+  if (finished_) return absl::FailedPreconditionError("the stream has already finished");
+  if (absl::Status s = ScoreAndCompact(forward); !s.ok()) return s;
+  const std::int64_t due = InterimsDue();
   if (due > interims_sent_) {
     absl::StatusOr<StreamUpdate> update = MakeInterim(forward);
     if (!update.ok()) return update.status();
@@ -136,6 +156,12 @@ absl::Status StreamSession::Feed(std::span<const std::uint8_t> bytes,
 
 absl::Status StreamSession::Process(const std::vector<float>& samples,
                                     const models::ForwardFn& forward) {
+  if (absl::Status s = ProcessAudio(samples); !s.ok()) return s;
+  return ScoreAndCompact(forward);
+}
+
+// Decoded samples -> totals, voice activity and feature rows (no model work).
+absl::Status StreamSession::ProcessAudio(const std::vector<float>& samples) {
   if (samples.empty()) return absl::OkStatus();
   const auto start = Clock::now();
   samples_total_ += static_cast<std::int64_t>(samples.size());
@@ -145,7 +171,8 @@ absl::Status StreamSession::Process(const std::vector<float>& samples,
   absl::Status s = features_->Feed(samples, &rows);
   features_us_ += MicrosSince(start);
   if (!s.ok()) return s;
-  return AppendRows(rows, forward);
+  AppendRowsOnly(rows);
+  return absl::OkStatus();
 }
 
 // Energies exactly as dsp::DetectSpeech computes them: frame t covers samples
@@ -187,8 +214,17 @@ void StreamSession::ProcessVad(const std::vector<float>& samples) {
 absl::Status StreamSession::AppendRows(const dsp::FeatureMatrix& rows,
                                        const models::ForwardFn& forward) {
   if (rows.rows() == 0) return absl::OkStatus();
+  AppendRowsOnly(rows);
+  return ScoreAndCompact(forward);
+}
+
+void StreamSession::AppendRowsOnly(const dsp::FeatureMatrix& rows) {
+  if (rows.rows() == 0) return;
   ring_.insert(ring_.end(), rows.data(), rows.data() + rows.size());
   frames_total_ += rows.rows();
+}
+
+absl::Status StreamSession::ScoreAndCompact(const models::ForwardFn& forward) {
   if (absl::Status s = ScoreReadyWindows(forward); !s.ok()) return s;
   // Keep what a later segment can still need: from the next segment start, and
   // the last `window_` rows (the final segment is aligned to the end, a call

@@ -91,6 +91,15 @@ class StreamSession {
   // error the session is unusable.
   absl::Status Feed(std::span<const std::uint8_t> bytes, const models::ForwardFn& forward,
                     std::optional<StreamUpdate>* interim);
+  // Feed() in two steps, so that a caller can do the cheap part where it
+  // stands (decoding, features, voice activity: tens of microseconds for a
+  // 20 ms packet) and hand only model work to a worker: FeedAudio(), then,
+  // when ModelWorkDue(), ScoreDue(). Feed() is exactly FeedAudio + ScoreDue,
+  // and ScoreDue is a no-op (interim reset) when no work is due.
+  absl::Status FeedAudio(std::span<const std::uint8_t> bytes);
+  // A segment is complete and unscored, or an interim result is due.
+  bool ModelWorkDue() const;
+  absl::Status ScoreDue(const models::ForwardFn& forward, std::optional<StreamUpdate>* interim);
   // Flushes the decoder and features, scores the last segment and returns the
   // final verdict. Call once.
   absl::StatusOr<StreamUpdate> Finish(const models::ForwardFn& forward);
@@ -104,8 +113,12 @@ class StreamSession {
  private:
   explicit StreamSession(std::shared_ptr<const models::Model> model) : model_(std::move(model)) {}
   absl::Status Process(const std::vector<float>& samples, const models::ForwardFn& forward);
+  absl::Status ProcessAudio(const std::vector<float>& samples);
   void ProcessVad(const std::vector<float>& samples);
   absl::Status AppendRows(const dsp::FeatureMatrix& rows, const models::ForwardFn& forward);
+  void AppendRowsOnly(const dsp::FeatureMatrix& rows);
+  absl::Status ScoreAndCompact(const models::ForwardFn& forward);
+  std::int64_t InterimsDue() const;
   absl::Status ScoreReadyWindows(const models::ForwardFn& forward);
   absl::StatusOr<double> ScoreTiled(const models::ForwardFn& forward);
   const float* Row(std::int64_t frame) const;
