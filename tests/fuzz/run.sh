@@ -7,6 +7,7 @@
 #   tests/fuzz/run.sh                      # every harness, 300 s each
 #   tests/fuzz/run.sh 600 decode_fuzz      # one harness, 10 minutes
 #   BUILD_DIR=build-fuzz JOBS=2 tests/fuzz/run.sh 60
+#   MAX_LEN=16384 tests/fuzz/run.sh 600 decode_fuzz   # smaller inputs, more executions
 #
 # Exit status: non-zero if any harness found a crash (its artifact is listed).
 set -euo pipefail
@@ -37,7 +38,7 @@ for h in "${harnesses[@]}"; do
   if ! ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
       UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       "$build/bin/$h" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2560 \
-      -max_len="${max_len[$h]}" -print_final_stats=1 \
+      -max_len="${MAX_LEN:-${max_len[$h]}}" -print_final_stats=1 \
       -artifact_prefix="$work/artifacts/$h/" "$work/corpus/$h" "$work/seeds/$h" \
       > "$work/$h.log" 2>&1; then
     status=1
