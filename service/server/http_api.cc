@@ -103,11 +103,12 @@ absl::Status ReadUpload(const httplib::Request& req, const httplib::ContentReade
   if (too_large || (!read_ok && req.get_header_value<std::uint64_t>("Content-Length") >
                                     static_cast<std::uint64_t>(max_bytes))) {
     up->bytes.clear();
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the recording is over the server's limit of ", max_bytes, " bytes (--max-upload-mb)"));
+    return absl::ResourceExhaustedError(absl::StrCat("the recording is over the server's limit of ",
+                                                     max_bytes, " bytes (--max-upload-mb)"));
   }
   if (!read_ok) {
-    return absl::InvalidArgumentError("the request body could not be read (cut short or malformed)");
+    return absl::InvalidArgumentError(
+        "the request body could not be read (cut short or malformed)");
   }
   if (keep && up->bytes.empty()) {
     return absl::InvalidArgumentError(
@@ -129,8 +130,9 @@ absl::Status ParseQuery(const httplib::Request& req, v1::AudioFormat* format,
     } else if (e == "alaw") {
       format->set_encoding(v1::AUDIO_ENCODING_ALAW);
     } else if (!e.empty() && e != "auto") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown encoding '", e, "': use s16le, mulaw or alaw for headerless audio, or leave it out"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown encoding '", e,
+                       "': use s16le, mulaw or alaw for headerless audio, or leave it out"));
     }
   }
   if (req.has_param("sample_rate_hz")) {
@@ -218,8 +220,8 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(const HttpOptions& optio
   }
   if (!api->http_->is_valid()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "cannot use the TLS certificate ", options.tls_cert_file, " and key ",
-        options.tls_key_file, " for HTTP (unreadable, not PEM, or not a matching pair)"));
+        "cannot use the TLS certificate ", options.tls_cert_file, " and key ", options.tls_key_file,
+        " for HTTP (unreadable, not PEM, or not a matching pair)"));
   }
   const int threads = std::max(1, options.threads);
   api->http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -251,7 +253,7 @@ void HttpApi::Stop(std::chrono::milliseconds drain) {
     stopped_ = true;
     idle_cv_.wait_for(lock, drain, [this] { return in_flight_ == 0; });
   }
-  cancel_ = true;  // what is still running stops at its next stage
+  cancel_ = true;            // what is still running stops at its next stage
   if (http_) http_->stop();  // joins the handler threads
   if (thread_.joinable()) thread_.join();
 }
@@ -305,27 +307,28 @@ void HttpApi::Routes() {
   const std::int64_t max_body = options_.max_body_bytes;
   http.set_error_handler(httplib::Server::HandlerWithResponse(
       [max_body](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    absl::Status status;
-    switch (res.status) {
-      case 404:
-        status = absl::NotFoundError(
-            absl::StrCat("no endpoint ", req.method, " ", req.path,
-                         ": POST /v1/score, GET /, /healthz, /readyz, /metrics"));
-        break;
-      case 413:
-        status = absl::ResourceExhaustedError(absl::StrCat(
-            "the request body is over the server's limit of ", max_body, " bytes (--max-upload-mb)"));
-        break;
-      case 400:
-        status = absl::InvalidArgumentError("malformed HTTP request");
-        break;
-      default:
-        status = absl::UnknownError(absl::StrCat("HTTP status ", res.status));
-    }
-    res.set_content(HttpErrorJson(status).dump() + "\n", kJson);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        absl::Status status;
+        switch (res.status) {
+          case 404:
+            status = absl::NotFoundError(
+                absl::StrCat("no endpoint ", req.method, " ", req.path,
+                             ": POST /v1/score, GET /, /healthz, /readyz, /metrics"));
+            break;
+          case 413:
+            status = absl::ResourceExhaustedError(
+                absl::StrCat("the request body is over the server's limit of ", max_body,
+                             " bytes (--max-upload-mb)"));
+            break;
+          case 400:
+            status = absl::InvalidArgumentError("malformed HTTP request");
+            break;
+          default:
+            status = absl::UnknownError(absl::StrCat("HTTP status ", res.status));
+        }
+        res.set_content(HttpErrorJson(status).dump() + "\n", kJson);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   http.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unexpected error";
@@ -416,12 +419,14 @@ void HttpApi::Score(const httplib::Request& req, httplib::Response& res,
   std::future<absl::StatusOr<ScoreOutcome>> result = done->get_future();
   std::int64_t queue_us = 0;
   const CheckFn check = [this]() -> absl::Status {
-    if (cancel_) return absl::CancelledError("the server is shutting down; retry on another instance");
+    if (cancel_)
+      return absl::CancelledError("the server is shutting down; retry on another instance");
     return absl::OkStatus();
   };
   const auto enqueued = Clock::now();
   const bool queued = engine_->pool().TrySubmit([&, done] {
-    queue_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - enqueued).count();
+    queue_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - enqueued).count();
     if (metrics_ != nullptr) metrics_->stage_seconds.Observe({"queue"}, queue_us / 1e6);
     try {
       done->set_value(engine_->Score(**loaded, input, *options, check));

@@ -40,17 +40,17 @@ class Server;
 struct Request;
 struct Response;
 class ContentReader;
-}
+}  // namespace httplib
 
 namespace spoofd::service {
 
 struct HttpOptions {
-  std::string address;           // HOST:PORT; port 0 picks a free port
-  std::string tls_cert_file;     // PEM; empty: plain HTTP
-  std::string tls_key_file;      // PEM key of tls_cert_file
+  std::string address;             // HOST:PORT; port 0 picks a free port
+  std::string tls_cert_file;       // PEM; empty: plain HTTP
+  std::string tls_key_file;        // PEM key of tls_cert_file
   std::string tls_client_ca_file;  // PEM CA bundle: clients need a certificate it signed
   std::int64_t max_body_bytes = std::int64_t{32} << 20;  // recording (raw or one form file)
-  int threads = 4;               // connections served at once
+  int threads = 4;                                       // connections served at once
 };
 
 // What the listener needs from the server around it.
@@ -74,9 +74,8 @@ class HttpApi {
   // kInvalidArgument for a malformed address, kInvalidArgument / kNotFound for
   // unusable TLS files, kUnavailable when the port cannot be bound.
   // `engine` and `metrics` must outlive the listener.
-  static absl::StatusOr<std::unique_ptr<HttpApi>> Start(const HttpOptions& options,
-                                                        Engine* engine, Metrics* metrics,
-                                                        HttpHooks hooks);
+  static absl::StatusOr<std::unique_ptr<HttpApi>> Start(const HttpOptions& options, Engine* engine,
+                                                        Metrics* metrics, HttpHooks hooks);
   ~HttpApi();  // Stop(0)
 
   int port() const { return port_; }

@@ -257,8 +257,9 @@ TEST(HttpTest, SharesThePortWithMetrics) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_THAT(r->body, HasSubstr("spoofd_requests_total{method=\"HttpScore\",code=\"OK\"} 1\n"));
-  EXPECT_THAT(r->body,
-              HasSubstr("spoofd_requests_total{method=\"HttpScore\",code=\"INVALID_ARGUMENT\"} 1\n"));
+  EXPECT_THAT(
+      r->body,
+      HasSubstr("spoofd_requests_total{method=\"HttpScore\",code=\"INVALID_ARGUMENT\"} 1\n"));
   EXPECT_THAT(r->body, HasSubstr("spoofd_decisions_total{method=\"HttpScore\""));
 }
 
@@ -295,8 +296,8 @@ TEST(HttpTest, FullQueueIs429AndShutdownDrainsRequestsInFlight) {
   EXPECT_EQ(busy->get_header_value("Retry-After"), "1");
 
   // Shutting down: new requests are refused, the one in flight finishes.
-  auto stopping = std::async(std::launch::async,
-                             [&] { s.t->server->Shutdown(std::chrono::seconds(30)); });
+  auto stopping =
+      std::async(std::launch::async, [&] { s.t->server->Shutdown(std::chrono::seconds(30)); });
   for (int i = 0; i < 2000 && s.t->server->ready(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -353,8 +354,7 @@ TEST(HttpTest, TlsAndMutualTlsWithTheGrpcCertificates) {
   tls.set_ca_cert_path((d + "/ca.pem").c_str());
   tls.enable_server_certificate_verification(true);
   tls.set_read_timeout(60, 0);
-  httplib::Result r =
-      tls.Post("/v1/score", ReadString(Sample()), "application/octet-stream");
+  httplib::Result r = tls.Post("/v1/score", ReadString(Sample()), "application/octet-stream");
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   EXPECT_EQ(r->status, 200);
   // Plain HTTP to the TLS port gets no answer.
