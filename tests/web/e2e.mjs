@@ -13,6 +13,13 @@
 //
 // Exit codes: 0 passed, 1 failed, 77 skipped (no Chromium or playwright-core:
 // run scripts/install-deps.sh).
+//
+// The README's docs/web-ui.png came from this test with the bundled model and
+// three samples joined (genuine, synthetic, genuine):
+//   ffmpeg -i samples/genuine_librivox_0870.wav -i samples/synthetic_flite_slt_0870.wav \
+//       -i samples/genuine_librivox_0920.wav -filter_complex concat=n=3:v=0:a=1 call_spliced.wav
+//   node tests/web/e2e.mjs --spoofd build/bin/spoofd --model models/spoofd-default.pt \
+//       --sample call_spliced.wav --out /tmp/shot     # then /tmp/shot/web-ui.png, quantised
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
