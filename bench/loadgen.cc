@@ -346,7 +346,7 @@ class Driver {
       std::lock_guard lock(mu_);
       active_.erase(call);
     }
-    bool again = false;
+    bool again = false, after_failure = false;
     if (status.ok() && got_final) {
       stats_->calls_completed++;
       again = running();
@@ -357,16 +357,23 @@ class Driver {
       StartCall(call_start, packets_sent, attempt + 1, id);
     } else {
       stats_->calls_failed++;
-      stats_->Error(absl::StrFormat("StreamScore %s: %s",
-                                    CodeName(status),
+      stats_->Error(absl::StrFormat("StreamScore %s: %s", CodeName(status),
                                     status.ok() ? "no final result" : status.error_message()));
-      again = running();
+      again = after_failure = running();
     }
-    if (again) StartCall(Clock::now(), 0, 1, NewCallId());
-    {
-      std::lock_guard lock(mu_);
-      --live_;
+    std::lock_guard lock(mu_);
+    if (again && !after_failure) {
+      ++live_;  // counted before this call's own slot is released below
+      start_now_.push_back(NewCallId());
+    } else if (again) {
+      // A failed call's replacement waits a little: no hot loop against a
+      // server that refuses everything.
+      ++live_;
+      start_later_.push_back(Clock::now() + std::chrono::milliseconds(200));
     }
+    --live_;
+    // Under the lock: Run() may return (and destroy this Driver) as soon as
+    // it sees live_ == 0.
     cv_.notify_all();
   }
 
@@ -377,12 +384,12 @@ class Driver {
   std::string NewCallId() { return absl::StrFormat("load-%d", next_id_.fetch_add(1)); }
 
   void StartCall(Clock::time_point start, std::size_t live_from, int attempt,
-                 const std::string& id) {
+                 const std::string& id, bool counted = false) {
     auto* call = new LiveCall(this, audio_, id, start, live_from, attempt);
     if (attempt == 1) stats_->calls_started++;
     {
       std::lock_guard lock(mu_);
-      ++live_;
+      if (!counted) ++live_;
       active_.insert(call);
     }
     call->Begin(channels_->Next(), o_);
@@ -397,6 +404,7 @@ class Driver {
 
   void Pace() {
     std::vector<LiveCall*> release;
+    std::vector<std::string> start;
     for (;;) {
       {
         std::lock_guard lock(mu_);
@@ -406,10 +414,28 @@ class Driver {
           if (call->Kick(now)) release.push_back(call);
         }
         for (LiveCall* call : release) active_.erase(call);
+        // Replacement calls (already counted in live_); none once the time is up.
+        if (!running()) {
+          const auto dropped = static_cast<int>(start_now_.size() + start_later_.size());
+          start_now_.clear();
+          start_later_.clear();
+          if (dropped > 0) {
+            live_ -= dropped;
+            cv_.notify_all();
+          }
+        } else {
+          start.swap(start_now_);
+          while (!start_later_.empty() && start_later_.front() <= now) {
+            start_later_.erase(start_later_.begin());
+            start.push_back(NewCallId());
+          }
+        }
       }
       // Outside the lock: OnDone (which takes it) may follow the release.
       for (LiveCall* call : release) call->ReleaseHold();
       release.clear();
+      for (const std::string& id : start) StartCall(Clock::now(), 0, 1, id, /*counted=*/true);
+      start.clear();
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
@@ -423,6 +449,8 @@ class Driver {
   std::mutex mu_;  // guards active_, live_, pacer_stop_; Kick runs under it
   std::condition_variable cv_;
   std::set<LiveCall*> active_;
+  std::vector<std::string> start_now_;            // replacements to start (counted in live_)
+  std::vector<Clock::time_point> start_later_;    // replacements after a failure (counted)
   int live_ = 0;
   bool pacer_stop_ = false;
   std::atomic<int> next_id_{0};
