@@ -395,6 +395,15 @@ class MonoSink {
     if (size + n > max_samples_) {
       return absl::ResourceExhaustedError(internal::DurationLimitMessage(max_duration_s_));
     }
+    // Float PCM can carry NaN or infinities (and a corrupt stream can make a
+    // float decoder produce them); nothing downstream can score them, so the
+    // input is refused here rather than deep inside the feature code.
+    for (int i = 0; i < n; ++i) {
+      if (!std::isfinite(scratch_[static_cast<size_t>(i)])) {
+        return absl::InvalidArgumentError(
+            "the audio contains NaN or infinite sample values (float PCM?)");
+      }
+    }
     // Grow geometrically, but never reserve past the limit (std::vector's own
     // doubling could allocate up to twice the limit).
     if (static_cast<size_t>(size + n) > out_->capacity()) {

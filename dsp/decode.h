@@ -11,8 +11,8 @@
 // other files or URLs (HLS/DASH playlists, ffconcat scripts, image sequences)
 // are refused, never followed.
 //
-// Output samples are float32 in [-1, 1] (not clipped: a decoder may overshoot
-// slightly), mono (all channels averaged with equal weights), at
+// Output samples are finite float32 in [-1, 1] (not clipped: a decoder may
+// overshoot slightly), mono (all channels averaged with equal weights), at
 // DecodeOptions::target_sample_rate_hz. Resampling uses libsoxr through
 // libswresample where the FFmpeg build has it (Debian's does), else swr with a
 // 64-tap filter. 16-bit mono PCM at the target rate comes out exactly as s16 / 32768.
@@ -22,7 +22,8 @@
 //                       no audio stream, a stream that decodes to zero samples,
 //                       invalid options (a rate outside (0, 768000], limits <= 0),
 //                       corrupt data from which nothing could be decoded, a
-//                       playlist or other reference to further files.
+//                       playlist or other reference to further files, float
+//                       samples that are NaN or infinite.
 //   kUnimplemented      an audio stream whose codec this FFmpeg build cannot decode.
 //   kResourceExhausted  input larger than max_input_bytes, or decoded audio longer
 //                       than max_duration_s (decoding stops at the limit; nothing
