@@ -2,7 +2,9 @@
 // in its training data: genuine LibriVox readings (an eval-only source) and
 // synthetic versions of the same sentences made after training (see
 // samples/README.md). The test checks separation, not exact scores.
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 
 #include "dsp/decode.h"
@@ -99,6 +101,42 @@ TEST_F(DefaultModelTest, SeparatesBundledGenuineAndSyntheticClips) {
   const double mean_g = std::accumulate(g.begin(), g.end(), 0.0) / g.size();
   const double mean_s = std::accumulate(s.begin(), s.end(), 0.0) / s.size();
   EXPECT_GT(mean_s - mean_g, 1.0) << "mean LLR synthetic " << mean_s << ", genuine " << mean_g;
+}
+
+// A partial fake (samples/partial_fake_librivox.wav, made by
+// models/make_samples.py): about 3 s of synthetic speech spliced between
+// genuine LibriVox readings, at the span given in the sidecar
+// partial_fake_librivox.txt ("START_S END_S"). The timeline must locate it: the
+// segment that holds the most synthetic speech scores above the balanced
+// threshold, and every segment that holds none scores below it.
+TEST_F(DefaultModelTest, DISABLED_LocatesSplicedSyntheticSpeech) {
+  const fs::path dir = fs::path(SPOOFD_SOURCE_DIR) / "samples";
+  std::ifstream span_file(dir / "partial_fake_librivox.txt");
+  ASSERT_TRUE(span_file) << "missing samples/partial_fake_librivox.txt";
+  double syn_start = 0.0, syn_end = 0.0;
+  span_file >> syn_start >> syn_end;
+  ASSERT_GT(syn_end - syn_start, 2.0);
+  const Verdict v = ScoreSample("partial_fake_librivox.wav");
+  ASSERT_GT(v.duration_s, 18.0);
+  ASSERT_GE(v.segments.size(), 8u);
+  const SegmentScore* most = nullptr;
+  double most_overlap = 0.0;
+  int genuine_only = 0;
+  for (const SegmentScore& s : v.segments) {
+    const double overlap = std::max(0.0, std::min(s.end_s, syn_end) - std::max(s.start_s, syn_start));
+    if (overlap > most_overlap) {
+      most_overlap = overlap;
+      most = &s;
+    }
+    if (overlap == 0.0) {
+      ++genuine_only;
+      EXPECT_LT(s.llr, v.threshold) << "genuine segment " << s.start_s << "-" << s.end_s << " s flagged";
+    }
+  }
+  ASSERT_NE(most, nullptr);
+  EXPECT_GE(genuine_only, 5);
+  EXPECT_GT(most->llr, v.threshold) << "segment " << most->start_s << "-" << most->end_s
+                                    << " s holds the synthetic speech but scores " << most->llr;
 }
 
 }  // namespace
