@@ -37,6 +37,9 @@ class Subprocess {
       FILE* out = std::freopen("/dev/null", "w", stdout);
       (void)err;
       (void)out;
+      // Only stdin/stdout/stderr are inherited (ctest and gtest leave files
+      // open for writing that the child must not appear to hold).
+      close_range(3, ~0U, 0);
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
