@@ -111,11 +111,15 @@ TEST(FaultTest, SigtermUnderLoadDrainsEveryCallInFlight) {
   for (auto& call : calls) {
     auto r = call.get();
     EXPECT_TRUE(r.ok()) << r.status();
-    if (r.ok()) EXPECT_EQ(r->result().segments_size(), segments);
+    if (r.ok()) {
+      EXPECT_EQ(r->result().segments_size(), segments);
+    }
   }
   auto final_result = stream.get();
   EXPECT_TRUE(final_result.ok()) << final_result.status();
-  if (final_result.ok()) EXPECT_TRUE(final_result->is_final());
+  if (final_result.ok()) {
+    EXPECT_TRUE(final_result->is_final());
+  }
   EXPECT_EQ(spoofd.Wait(), 0) << spoofd.Log();
   const std::string log = spoofd.Log();
   EXPECT_THAT(log, HasSubstr("\"event\":\"draining\""));
