@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds spoofd and runs the whole test suite (unit + integration) with CTest.
-# Then, unless BUILD_DIR is given or SPOOFD_ASAN=0, it builds the suite again
+# With SPOOFD_ASAN=1 (and no BUILD_DIR given) it then builds the suite again
 # with AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/ and runs it
 # there too (tests/RELIABILITY.md). Arguments go to both ctest runs.
 set -euo pipefail
@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 scripts/build.sh
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j "${JOBS:-$(nproc)}" "$@")
 
-if [[ -z "${BUILD_DIR:-}" && "${SPOOFD_ASAN:-1}" != 0 ]]; then
-  echo "== the same suite under ASan + UBSan (build-asan/; SPOOFD_ASAN=0 skips it)"
+if [[ -z "${BUILD_DIR:-}" && "${SPOOFD_ASAN:-0}" != 0 ]]; then
+  echo "== the same suite under ASan + UBSan (build-asan/)"
   BUILD_DIR=build-asan CMAKE_ARGS="-DSPOOFD_SANITIZE=address,undefined -DSPOOFD_BUILD_BENCH=OFF" \
     scripts/build.sh
   cd build-asan
