@@ -107,7 +107,8 @@ def main():
         scores = score_clips(model, feats, st["segment_frames"])
         labels = np.array([it.label for it in items])
         src = np.array([it.speaker for it in items])
-        ref = np.array([it.file_id in {r["clip_id"] for r in reference} for it in items])
+        ref_ids = {r["clip_id"] for r in reference}
+        ref = np.array([it.file_id in ref_ids for it in items])
         for s in held:
             sel = (src == s) | ref
             spoof = (src == s) & (labels == 1)

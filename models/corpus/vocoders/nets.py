@@ -110,6 +110,17 @@ class ISTFTGenerator(nn.Module):
         return wav
 
 
+def _stack(convs, post, x):
+    """Runs a discriminator's conv stack; returns (flattened score, every layer's output)."""
+    feats = []
+    for c in convs:
+        x = F.leaky_relu(c(x), 0.1)
+        feats.append(x)
+    x = post(x)
+    feats.append(x)
+    return x.flatten(1), feats
+
+
 class PeriodDisc(nn.Module):
     def __init__(self, period, ch=(8, 32, 64)):
         super().__init__()
@@ -127,13 +138,7 @@ class PeriodDisc(nn.Module):
         if t % self.period:
             x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
         x = x.view(b, 1, -1, self.period)
-        feats = []
-        for c in self.convs:
-            x = F.leaky_relu(c(x), 0.1)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _stack(self.convs, self.post, x)
 
 
 class ScaleDisc(nn.Module):
@@ -149,13 +154,7 @@ class ScaleDisc(nn.Module):
 
     def forward(self, x):
         x = x.unsqueeze(1)
-        feats = []
-        for c in self.convs:
-            x = F.leaky_relu(c(x), 0.1)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _stack(self.convs, self.post, x)
 
 
 class Discriminators(nn.Module):
@@ -166,7 +165,7 @@ class Discriminators(nn.Module):
 
     def forward(self, x):
         outs = []
-        for i, d in enumerate(self.discs):
+        for d in self.discs:
             outs.append(d(x))
         outs.append(self.discs[-1](self.pool(x.unsqueeze(1)).squeeze(1)))
         return outs

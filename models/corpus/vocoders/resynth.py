@@ -35,6 +35,7 @@ import nets  # noqa: E402
 
 STEP = "vocoded"
 _GEN = {}
+_MEL = nets.LogMel()
 
 
 def checkpoints(root):
@@ -73,7 +74,7 @@ def process(t):
     x = np.asarray(x, np.float32)
     peak = float(np.max(np.abs(x))) + 1e-6
     wav = torch.from_numpy(x / peak * 0.9)[None]
-    y = g(nets.LogMel()(wav))[0].numpy()[: len(x)] * (peak / 0.9)
+    y = g(_MEL(wav))[0].numpy()[: len(x)] * (peak / 0.9)
     rng_native = C.stable_rng(t["seed"], "vocoded-native", t["clip_id"])
     y, native = CH.match_native(y, t["native_rate_hz"], t["native_codec"], t["bandwidth_hz"], rng_native)
     # Same chain draws as the genuine original: seeded by the ORIGINAL clip id.
