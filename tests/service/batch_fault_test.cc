@@ -64,13 +64,18 @@ Rows ReadRows(const fs::path& jsonl) {
   return rows;
 }
 
-// `count` copies of the bundled sample (7 s of speech each).
+// `count` names for the bundled sample (7 s of speech each): one copy, the
+// rest hard links to it, so a large batch costs no disk.
 fs::path Inputs(const fs::path& dir, int count) {
   const fs::path in = dir / "in";
   fs::create_directories(in);
-  for (int i = 0; i < count; ++i) {
-    fs::copy_file(kSource / "samples/genuine_librivox_0870.wav",
-                  in / ("call_" + std::to_string(i) + ".wav"));
+  const fs::path first = in / "call_0.wav";
+  fs::copy_file(kSource / "samples/genuine_librivox_0870.wav", first);
+  for (int i = 1; i < count; ++i) {
+    const fs::path name = in / ("call_" + std::to_string(i) + ".wav");
+    std::error_code ec;
+    fs::create_hard_link(first, name, ec);
+    if (ec) fs::copy_file(first, name);
   }
   return in;
 }
@@ -85,7 +90,9 @@ void ExpectEachFileOnceWithoutErrors(const Rows& rows, int files) {
 
 TEST(BatchFaultTest, KilledAtRandomPointsSeveralTimesThenEveryFileScoredOnce) {
   const fs::path dir = TestDir();
-  constexpr int kFiles = 30;
+  // Enough files that five rounds of kills cannot finish the batch on a fast
+  // machine (the tiny model scores a file in a few milliseconds there).
+  constexpr int kFiles = 400;
   const fs::path in = Inputs(dir, kFiles);
   const fs::path out = dir / "results.jsonl";
   const unsigned seed = std::random_device()();
@@ -98,20 +105,23 @@ TEST(BatchFaultTest, KilledAtRandomPointsSeveralTimesThenEveryFileScoredOnce) {
     Subprocess batch(kSpoofctl, {"batch", in.string(), "--out", out.string(), "--jobs", "2",
                                  "--model", kTiny.string()},
                      dir / ("round" + std::to_string(round) + ".log"));
-    // Let it make some progress (one more row), then kill it 0-400 ms later:
-    // before, during or after a row's write.
-    for (int i = 0; i < 3000 && batch.Running() && CountLines(out) <= before; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // The kill point is chosen by progress, not by wall time, so that it
+    // lands mid-run on slow and fast machines alike: wait for 1-8 new rows,
+    // then kill 0-3 ms later (before, during or after the next row's write).
+    const int target = before + std::uniform_int_distribution<>(1, 8)(rng);
+    for (int i = 0; i < 30000 && batch.Running() && CountLines(out) < target; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<>(0, 400)(rng)));
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(std::uniform_int_distribution<>(0, 3000)(rng)));
     if (batch.Running()) {
       batch.Signal(SIGKILL);
       ++kills;
     }
     batch.Wait();
   }
-  // Under heavy load a round may have finished the work before its kill.
-  EXPECT_GE(kills, 1);
+  // Every round killed a live batch: none could have finished 400 files.
+  EXPECT_EQ(kills, 5);
   Result r = RunSpoofctl("batch " + Quote(in) + " --out " + Quote(out) + " --jobs 2 --model " +
                          Quote(kTiny));
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -128,7 +138,7 @@ TEST(BatchFaultTest, KilledAtRandomPointsSeveralTimesThenEveryFileScoredOnce) {
 
 TEST(BatchFaultTest, OneOfTwoServersKilledMidRun) {
   const fs::path dir = TestDir();
-  constexpr int kFiles = 30;
+  constexpr int kFiles = 120;
   const fs::path in = Inputs(dir, kFiles);
   const fs::path spoofd = fs::path(SPOOFD_BINARY_DIR) / "bin/spoofd";
   std::vector<std::unique_ptr<Subprocess>> servers;
