@@ -303,8 +303,10 @@ class LiveCall final
 
   std::mutex mu_;
   std::size_t next_packet_ = 0;
-  bool config_sent_ = false;
-  bool write_in_flight_ = false;
+  // The config is the first write, counted in flight from construction: the
+  // call is in the driver's set (and may be kicked by the pacer) before
+  // Begin() has bound it to a stream, and a kick must not start a write then.
+  bool write_in_flight_ = true;
   bool writes_done_ = false;
   bool stopped_ = false;  // no more writes (error or writes done)
   bool hold_released_ = false;
@@ -482,11 +484,6 @@ void LiveCall::Begin(v1::Detector::Stub* stub, const Options& o) {
   config->set_encoding(v1::AUDIO_ENCODING_MULAW);
   config->set_sample_rate_hz(8000);
   config->set_interim_interval_s(o.interim_interval_s);
-  {
-    std::lock_guard lock(mu_);
-    write_in_flight_ = true;
-    config_sent_ = true;
-  }
   AddHold();  // the pacer starts writes from outside reactions
   StartWrite(&request_);
   StartRead(&response_);

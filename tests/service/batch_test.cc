@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "service/spoofctl_runner.h"
+#include "service/spoofd_process.h"
 
 namespace {
 
@@ -29,6 +30,7 @@ using ::spoofd::testing::kSpoofctl;
 using ::spoofd::testing::Quote;
 using ::spoofd::testing::Result;
 using ::spoofd::testing::RunSpoofctl;
+using ::spoofd::testing::Subprocess;
 using ::testing::HasSubstr;
 
 const fs::path kFixtures = kSource / "tests/data/fixtures";
@@ -288,43 +290,22 @@ TEST(SpoofctlBatchTest, SymlinkOutOfTheTreeIsNotFollowed) {
   EXPECT_TRUE(outside) << follow.err;
 }
 
-// Waits for spoofd's "listening" log line; returns its gRPC port (0 on timeout).
-int WaitForPort(const fs::path& log) {
-  for (int i = 0; i < 800; ++i) {
-    std::ifstream in(log);
-    for (std::string line; std::getline(in, line);) {
-      if (line.find("\"event\":\"listening\"") == std::string::npos) continue;
-      const auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_object()) return j.value("port", 0);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return 0;
-}
-
 TEST(SpoofctlBatchTest, DeadServerFailsOverToTheLiveOne) {
   const fs::path dir = TestDir();
   const fs::path in = MixedInputs(dir);
-  const fs::path log = dir / "spoofd.log";
-  const pid_t spoofd = fork();
-  if (spoofd == 0) {
-    FILE* err = std::freopen(log.c_str(), "w", stderr);
-    (void)err;
-    const std::string program = (fs::path(SPOOFD_BINARY_DIR) / "bin/spoofd").string();
-    const std::string model = (kSource / "tests/data/models/tiny.pt").string();
-    execl(program.c_str(), program.c_str(), "--listen", "127.0.0.1:0", "--metrics-listen", "",
-          "--model", model.c_str(), nullptr);
-    _exit(127);
-  }
-  const int port = WaitForPort(log);
-  ASSERT_GT(port, 0);
+  Subprocess server(fs::path(SPOOFD_BINARY_DIR) / "bin/spoofd",
+                    {"--listen", "127.0.0.1:0", "--metrics-listen", "", "--model",
+                     (kSource / "tests/data/models/tiny.pt").string()},
+                    dir / "spoofd.log");
+  const int port = server.WaitForPort();
+  ASSERT_GT(port, 0) << server.Log();
   const std::string live = "127.0.0.1:" + std::to_string(port);
   // Port 1 refuses connections: every file sent there must go to the live server.
   const fs::path out = dir / "results.jsonl";
   Result r = RunSpoofctl("batch " + Quote(in) + " --out " + Quote(out) +
                          " --server 127.0.0.1:1 --server " + live + " --timeout-s 20");
-  kill(spoofd, SIGKILL);
-  waitpid(spoofd, nullptr, 0);
+  server.Signal(SIGKILL);
+  server.Wait();
   EXPECT_EQ(r.exit_code, 1) << r.err;  // the two files that are not audio
   Rows rows = ReadRows(out);
   ASSERT_EQ(rows.valid.size(), 4u) << r.err;

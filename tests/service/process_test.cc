@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "service_test_util.h"
+#include "spoofd_process.h"
 
 namespace spoofd::testing {
 namespace {
@@ -22,78 +23,17 @@ namespace {
 using ::testing::HasSubstr;
 using ServingStatus = grpc::health::v1::HealthCheckResponse;
 
-// A spoofd subprocess with its stderr (the JSON log) in a file.
-class SpoofdProcess {
+// spoofd as a subprocess, its JSON log in `dir`/spoofd.log.
+class SpoofdProcess : public Subprocess {
  public:
-  SpoofdProcess(const TempDir& dir, std::vector<std::string> args) : log_(dir / "spoofd.log") {
-    args.insert(args.begin(), (BinaryDir() / "bin/spoofd").string());
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* log = std::freopen(log_.c_str(), "w", stderr);
-      (void)log;
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~SpoofdProcess() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
+  SpoofdProcess(const TempDir& dir, std::vector<std::string> args)
+      : Subprocess(BinaryDir() / "bin/spoofd", std::move(args), dir / "spoofd.log") {}
 
-  // Waits for the "listening" log line; returns the gRPC port (0 on timeout).
-  int WaitForPort() {
-    for (int i = 0; i < 400; ++i) {
-      std::ifstream in(log_);
-      std::string line;
-      while (std::getline(in, line)) {
-        if (line.find("\"event\":\"listening\"") == std::string::npos) continue;
-        const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_object()) {
-          metrics_port_ = j.value("metrics_port", 0);
-          return j.value("port", 0);
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    return 0;
-  }
-
-  // The exit status after a signal (or -1 if it did not exit within 20 s).
+  // The exit status after a signal (-1 if it did not exit within 20 s).
   int SignalAndWait(int sig) {
-    kill(pid_, sig);
-    return Wait();
+    Signal(sig);
+    return Wait(std::chrono::seconds(20));
   }
-  int Wait() {
-    for (int i = 0; i < 800; ++i) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    return -1;
-  }
-
-  std::string Log() const {
-    std::ifstream in(log_);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
-  pid_t pid() const { return pid_; }
-  int metrics_port() const { return metrics_port_; }
-
- private:
-  fs::path log_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int metrics_port_ = 0;
 };
 
 std::unique_ptr<client::Client> Connect(int port) {

@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "service/spoofctl_runner.h"
+#include "service/spoofd_process.h"
 
 namespace {
 
@@ -29,6 +30,7 @@ using ::spoofd::testing::kSpoofctl;
 using ::spoofd::testing::Quote;
 using ::spoofd::testing::Result;
 using ::spoofd::testing::RunSpoofctl;
+using ::spoofd::testing::Subprocess;
 using ::testing::HasSubstr;
 
 const fs::path kBin = fs::path(SPOOFD_BINARY_DIR) / "bin";
@@ -201,52 +203,26 @@ TEST(ShardTest, BadShardArgumentsAreUsageErrors) {
 class Spoofd {
  public:
   // Starts spoofd on `port` (0: any) with the tiny model; waits for its port.
-  Spoofd(const fs::path& log, int port, const std::vector<std::string>& extra = {}) : log_(log) {
-    fs::remove(log_);
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* err = std::freopen(log_.c_str(), "w", stderr);
-      (void)err;
-      const std::string program = (kBin / "spoofd").string();
-      const std::string listen = "127.0.0.1:" + std::to_string(port);
-      std::vector<std::string> args = {program,        "--listen",     listen,
-                                       "--metrics-listen", "",         "--model",
-                                       kTinyModel.string(), "--workers", "1"};
-      args.insert(args.end(), extra.begin(), extra.end());
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(program.c_str(), argv.data());
-      _exit(127);
-    }
-    port_ = WaitForPort();
+  Spoofd(const fs::path& log, int port, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"--listen",         "127.0.0.1:" + std::to_string(port),
+                                     "--metrics-listen", "",
+                                     "--model",          kTinyModel.string(),
+                                     "--workers",        "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    process_ = std::make_unique<Subprocess>(kBin / "spoofd", std::move(args), log);
+    port_ = process_->WaitForPort();
   }
-  ~Spoofd() { Kill(SIGKILL); }
+  // Signals it and waits until it has exited.
   void Kill(int signal) {
-    if (pid_ <= 0) return;
-    kill(pid_, signal);
-    waitpid(pid_, nullptr, 0);
-    pid_ = 0;
+    process_->Signal(signal);
+    process_->Wait();
   }
-  void Signal(int signal) { kill(pid_, signal); }
+  void Signal(int signal) { process_->Signal(signal); }
   int port() const { return port_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
 
  private:
-  int WaitForPort() {
-    for (int i = 0; i < 1200; ++i) {
-      std::ifstream in(log_);
-      for (std::string line; std::getline(in, line);) {
-        if (line.find("\"event\":\"listening\"") == std::string::npos) continue;
-        const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_object()) return j.value("port", 0);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    return 0;
-  }
-  fs::path log_;
-  pid_t pid_ = 0;
+  std::unique_ptr<Subprocess> process_;  // killed on destruction
   int port_ = 0;
 };
 
