@@ -104,6 +104,7 @@ struct Server::State {
   std::atomic<bool> ready{false};
   std::atomic<bool> shutting_down{false};
   std::atomic<int> active_streams{0};
+  std::atomic<std::int64_t> upload_buffer_bytes{0};  // held by ScoreUploads in progress
 
   // Live streams, for the idle reaper.
   std::mutex streams_mu;
@@ -321,12 +322,25 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::ScoreUploadReques
             absl::StrCat("the upload exceeds the server's limit of ",
                          state_->options.max_upload_bytes >> 20, " MiB (--max-upload-mb)")));
       }
+      const auto size = static_cast<std::int64_t>(chunk.size());
+      if (state_->upload_buffer_bytes.fetch_add(size) + size >
+          state_->options.max_upload_buffer_bytes) {
+        state_->upload_buffer_bytes.fetch_sub(size);
+        return Fail(absl::ResourceExhaustedError(absl::StrCat(
+            "the server already holds its limit of ",
+            state_->options.max_upload_buffer_bytes >> 20,
+            " MiB of uploads in progress (--max-upload-buffer-mb); retry with backoff")));
+      }
+      reserved_ += size;
       audio_.append(chunk);
     }
     StartRead(&request_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    state_->upload_buffer_bytes.fetch_sub(reserved_);
+    delete this;
+  }
 
  private:
   void Fail(const absl::Status& status) {
@@ -348,6 +362,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::ScoreUploadReques
   std::optional<decode::RawFormat> raw_;
   std::string format_hint_;
   models::ScoreOptions options_;
+  std::int64_t reserved_ = 0;  // bytes of audio_ counted in upload_buffer_bytes
   std::string audio_;
 };
 
@@ -839,7 +854,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
         "delay >= 0");
   }
   if (!(e.max_audio_s > 0) || options.max_message_bytes < 1024 || options.max_upload_bytes < 1 ||
-      options.max_streams < 0 || !(options.stream_idle_timeout_s > 0)) {
+      options.max_upload_buffer_bytes < 1 || options.max_streams < 0 || !(options.stream_idle_timeout_s > 0)) {
     return absl::InvalidArgumentError(
         "max audio, upload size and stream idle timeout must be > 0, the message limit >= 1 KiB, "
         "streams >= 0");

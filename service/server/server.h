@@ -46,6 +46,9 @@ struct ServerOptions {
   std::int64_t max_message_bytes = std::int64_t{32}
                                    << 20;  // one gRPC message (Score's whole request)
   std::int64_t max_upload_bytes = std::int64_t{1} << 30;  // ScoreUpload total
+  // All ScoreUploads in progress together: the audio they hold in memory.
+  // A chunk that would go over it ends its upload with RESOURCE_EXHAUSTED.
+  std::int64_t max_upload_buffer_bytes = std::int64_t{4} << 30;
   int max_streams = 64;                                   // concurrent StreamScore calls
   double stream_idle_timeout_s = 30.0;                    // no message for this long ends a stream
   // > 0: a client connection is closed (HTTP/2 GOAWAY) after this long, so

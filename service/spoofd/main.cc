@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
   spoofd::service::ServerOptions o;
   o.model_path = DefaultModel();
   o.engine.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  double max_message_mb = 32, max_upload_mb = 1024, drain_timeout_s = 30;
+  double max_message_mb = 32, max_upload_mb = 1024, max_upload_buffer_mb = 4096;
+  double drain_timeout_s = 30;
   std::string log_level = "info";
 
   CLI::App app{"spoofd: tells genuine speech from synthetic speech (voice clones, TTS) over gRPC"};
@@ -90,6 +91,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.001, 2047.0));
   app.add_option("--max-upload-mb", max_upload_mb, "Largest ScoreUpload in total, MiB")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-upload-buffer-mb", max_upload_buffer_mb,
+                 "All ScoreUploads in progress together, MiB of audio held in memory")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--max-streams", o.max_streams, "Concurrent StreamScore calls")
@@ -146,6 +151,7 @@ int main(int argc, char** argv) {
   spoofd::service::SetLogLevel(level);
   o.max_message_bytes = static_cast<std::int64_t>(max_message_mb * 1024 * 1024);
   o.max_upload_bytes = static_cast<std::int64_t>(max_upload_mb * 1024 * 1024);
+  o.max_upload_buffer_bytes = static_cast<std::int64_t>(max_upload_buffer_mb * 1024 * 1024);
 
   // Signals are taken synchronously by this thread: block them before any
   // other thread exists so that every thread inherits the mask.

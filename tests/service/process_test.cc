@@ -94,6 +94,7 @@ TEST(ProcessTest, HelpDocumentsEveryFlagWithItsDefault) {
                            "--max-message-mb",
                            "=32",
                            "--max-upload-mb FLOAT:POSITIVE=1024",
+                           "--max-upload-buffer-mb FLOAT:POSITIVE=4096",
                            "--max-streams",
                            "--stream-idle-timeout-s FLOAT:POSITIVE=30",
                            "--interim-interval-s",

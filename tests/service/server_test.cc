@@ -441,6 +441,58 @@ TEST(ServerLimitsTest, LimitsAreEnforced) {
   EXPECT_TRUE(client->Score(Request(ReadBytes(Fixture("speech.mp3")))).ok());
 }
 
+// Uploads in progress share one memory budget: while one holds most of it, a
+// second is refused with RESOURCE_EXHAUSTED; once the first ends, the budget
+// is free again.
+TEST(ServerLimitsTest, UploadsInProgressShareOneMemoryBudget) {
+  service::ServerOptions o = TestOptions();
+  const std::vector<std::uint8_t> audio = ReadBytes(Sample());  // 227 KB WAV
+  o.max_upload_buffer_bytes = static_cast<std::int64_t>(audio.size()) + 64 * 1024;
+  auto server = TestServer::Start(o);
+  ASSERT_NE(server, nullptr);
+  auto client = server->Client();
+
+  // Upload A: the config and the whole recording, then it waits.
+  auto stub = v1::Detector::NewStub(client->channel());
+  grpc::ClientContext a_context;
+  v1::ScoreResponse a_response;
+  auto a = stub->ScoreUpload(&a_context, &a_response);
+  v1::ScoreUploadRequest message;
+  message.mutable_config();
+  ASSERT_TRUE(a->Write(message));
+  message.Clear();
+  message.set_audio(reinterpret_cast<const char*>(audio.data()), audio.size());
+  ASSERT_TRUE(a->Write(message));
+  // Held by the server once a later message has been read behind it.
+  message.set_audio(std::string(1, '\0'));
+  ASSERT_TRUE(a->Write(message));
+
+  // Upload B of the same recording does not fit beside it.
+  bool refused = false;
+  for (int i = 0; i < 100 && !refused; ++i) {
+    auto b = client->ScoreUpload(v1::UploadConfig(), audio, 16 * 1024);
+    refused = b.status().code() == absl::StatusCode::kResourceExhausted;
+    if (refused) {
+      EXPECT_THAT(std::string(b.status().message()), HasSubstr("--max-upload-buffer-mb"));
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  EXPECT_TRUE(refused);
+
+  // A finishes and is scored; then B fits.
+  ASSERT_TRUE(a->WritesDone());
+  const grpc::Status a_status = a->Finish();
+  EXPECT_TRUE(a_status.ok()) << a_status.error_message();
+  bool accepted = false;
+  for (int i = 0; i < 100 && !accepted; ++i) {
+    auto b = client->ScoreUpload(v1::UploadConfig(), audio, 16 * 1024);
+    accepted = b.ok();
+    if (!accepted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(accepted);
+}
+
 TEST(ServerHealthTest, ServingOnlyAfterTheModelLoaded) {
   auto server = TestServer::Start(TestOptions(), /*load_model=*/false);
   ASSERT_NE(server, nullptr);
