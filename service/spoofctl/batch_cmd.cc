@@ -624,7 +624,7 @@ class Batch {
 
   void Process(const std::string& file) {
     absl::StatusOr<std::vector<std::uint8_t>> bytes =
-        decode::ReadFileBytes(file, MaxInputBytes(options_.score));
+        decode::ReadFileBytes(file, options_.score.input.MaxInputBytes());
     if (!bytes.ok()) {
       Record(file, "", 0,
              FileScore{bytes.status(), std::nullopt, "", 0, ErrorRow(file, bytes.status())});
@@ -863,14 +863,7 @@ void AddBatchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--operating-point", options->score.operating_point,
                   "Named threshold from the model (default: the model's)");
   cmd->add_option("--segment-s", options->score.segment_s, "Segment length override in seconds");
-  cmd->add_option("--max-duration-s", options->score.max_duration_s,
-                  "Refuse audio longer than this")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--max-input-mb", options->score.max_input_mb,
-                  "Refuse inputs larger than this (MiB)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  AddInputFlags(cmd, &options->score.input, /*headerless=*/false);
   cmd->add_option("--shard", options->shard,
                   "Score only shard K of N (K/N; or N with K from $JOB_COMPLETION_INDEX): "
                   "files are split by a hash of their path, each in exactly one shard");

@@ -61,18 +61,7 @@ void AddFeaturesCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--config", options->config_path,
                   "Feature configuration JSON (default: built-in LFCC configuration)");
   cmd->add_option("--out", options->out_path, "Write the features to this .npy file ('-' for stdout)");
-  cmd->add_option("--format", options->raw_format,
-                  "Headerless input encoding instead of a container: s16le, mulaw or alaw")
-      ->check(CLI::IsMember({"s16le", "mulaw", "ulaw", "alaw"}));
-  cmd->add_option("--rate", options->raw_rate_hz, "Sample rate of headerless input in Hz")
-      ->capture_default_str()
-      ->check(CLI::Range(1000, 192000));
-  cmd->add_option("--max-duration-s", options->max_duration_s, "Refuse audio longer than this")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--max-input-mb", options->max_input_mb, "Refuse inputs larger than this (MiB)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  AddInputFlags(cmd, &options->input_flags, /*headerless=*/true);
   cmd->add_flag("--json", options->json, "Print the summary as one JSON object");
   cmd->add_flag("--quiet,-q", options->quiet, "Print no summary");
   cmd->add_option("--manifest", options->manifest,
@@ -113,22 +102,15 @@ absl::StatusOr<FileFeatures> ComputeFileFeatures(const std::string& input,
   const dsp::FeatureConfig& config = extractor.config();
   decode::DecodeOptions decode_options;
   decode_options.target_sample_rate_hz = config.sample_rate_hz;
-  decode_options.max_duration_s = options.max_duration_s;
-  decode_options.max_input_bytes = static_cast<std::int64_t>(options.max_input_mb * 1024 * 1024);
   if (input != "-") decode_options.format_hint = input;
 
-  absl::StatusOr<std::vector<std::uint8_t>> bytes = ReadInput(input, decode_options.max_input_bytes);
+  absl::StatusOr<std::vector<std::uint8_t>> bytes =
+      ReadInput(input, options.input_flags.MaxInputBytes());
   if (!bytes.ok()) return bytes.status();
   FileFeatures result;
   result.bytes = static_cast<std::int64_t>(bytes->size());
-  absl::StatusOr<decode::DecodedAudio> audio;
-  if (!options.raw_format.empty()) {
-    absl::StatusOr<decode::RawEncoding> encoding = decode::ParseRawEncoding(options.raw_format);
-    if (!encoding.ok()) return encoding.status();
-    audio = decode::DecodeRaw(*bytes, {*encoding, options.raw_rate_hz}, decode_options);
-  } else {
-    audio = decode::DecodeBuffer(*bytes, decode_options);
-  }
+  absl::StatusOr<decode::DecodedAudio> audio =
+      DecodeInput(*bytes, options.input_flags, decode_options);
   if (!audio.ok()) return audio.status();
   result.audio = *std::move(audio);
   absl::StatusOr<dsp::FeatureMatrix> features = extractor.Compute(result.audio.samples);

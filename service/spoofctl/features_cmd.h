@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "service/spoofctl/input.h"
+
 namespace CLI {
 class App;
 }
@@ -14,10 +16,7 @@ struct FeaturesOptions {
   std::string input;        // path, or "-" for standard input
   std::string config_path;  // FeatureConfig JSON; empty = built-in defaults
   std::string out_path;     // .npy path, "-" for standard output, empty = no output file
-  std::string raw_format;   // s16le | mulaw | alaw for headerless input; empty = container
-  int raw_rate_hz = 8000;
-  double max_duration_s = 4.0 * 3600.0;
-  double max_input_mb = 2048.0;
+  InputFlags input_flags;  // how `input` is read and decoded
   bool json = false;        // summary as one JSON object
   bool quiet = false;       // no summary
   // Batch mode for training: each line "INPUT<TAB>OUTPUT.npy"; one process

@@ -152,8 +152,9 @@ int RunScoreRemote(const RemoteScoreOptions& options) {
   v1::UploadConfig config;
   config.mutable_options()->set_operating_point(options.operating_point);
   config.mutable_options()->set_segment_s(options.segment_s);
-  if (!options.raw_format.empty()) {
-    absl::StatusOr<decode::RawEncoding> encoding = decode::ParseRawEncoding(options.raw_format);
+  if (!options.input.raw_format.empty()) {
+    absl::StatusOr<decode::RawEncoding> encoding =
+        decode::ParseRawEncoding(options.input.raw_format);
     if (!encoding.ok()) {
       std::cerr << "spoofctl score: " << encoding.status().message() << "\n";
       return 2;
@@ -162,7 +163,7 @@ int RunScoreRemote(const RemoteScoreOptions& options) {
         *encoding == decode::RawEncoding::kMulaw  ? v1::AUDIO_ENCODING_MULAW
         : *encoding == decode::RawEncoding::kAlaw ? v1::AUDIO_ENCODING_ALAW
                                                   : v1::AUDIO_ENCODING_PCM_S16LE);
-    config.mutable_format()->set_sample_rate_hz(options.raw_rate_hz);
+    config.mutable_format()->set_sample_rate_hz(options.input.raw_rate_hz);
   }
   if (!options.json) {
     std::cout << absl::StrFormat("%-40s %9s %8s %7s  %s\n", "FILE", "DURATION", "SPEECH", "SCORE",
@@ -174,7 +175,7 @@ int RunScoreRemote(const RemoteScoreOptions& options) {
     const std::string& file = options.files[i];
     const size_t which = i % clients.size();
     absl::StatusOr<std::vector<std::uint8_t>> bytes =
-        decode::ReadFileBytes(file, static_cast<std::int64_t>(options.max_input_mb * 1024 * 1024));
+        decode::ReadFileBytes(file, options.input.MaxInputBytes());
     absl::StatusOr<v1::ScoreResponse> response = absl::UnknownError("not sent");
     if (bytes.ok()) {
       v1::UploadConfig per_file = config;

@@ -10,6 +10,7 @@
 #include "models/scorer.h"
 #include "nlohmann/json.hpp"
 #include "service/client/client.h"
+#include "service/spoofctl/input.h"
 
 namespace CLI {
 class App;
@@ -44,9 +45,7 @@ struct RemoteScoreOptions {
   ServerFlags server;
   std::string operating_point;
   double segment_s = 0.0;
-  std::string raw_format;  // empty: container
-  int raw_rate_hz = 8000;
-  double max_input_mb = 2048.0;
+  InputFlags input;  // headerless format and size limit; the duration limit is the server's
   bool json = false;
 };
 

@@ -22,10 +22,7 @@ struct ScoreCommandOptions {
   std::string model_path;
   std::string operating_point;
   double segment_s = 0.0;
-  std::string raw_format;
-  int raw_rate_hz = 8000;
-  double max_duration_s = 4.0 * 3600.0;
-  double max_input_mb = 2048.0;
+  InputFlags input;
   bool json = false;
   ServerFlags server;  // non-empty servers: score remotely (remote.cc)
 };
@@ -33,7 +30,7 @@ struct ScoreCommandOptions {
 int RunScore(const ScoreCommandOptions& options) {
   if (!options.server.servers.empty()) {
     return RunScoreRemote({options.files, options.server, options.operating_point, options.segment_s,
-                           options.raw_format, options.raw_rate_hz, options.max_input_mb, options.json});
+                           options.input, options.json});
   }
   absl::StatusOr<std::unique_ptr<models::Scorer>> scorer =
       LoadScorer(ResolveModelPath(options.model_path));
@@ -42,9 +39,7 @@ int RunScore(const ScoreCommandOptions& options) {
     return 1;
   }
   const models::Model& model = (*scorer)->model();
-  const LocalScoreOptions score_options{options.operating_point, options.segment_s,
-                                        options.raw_format,      options.raw_rate_hz,
-                                        options.max_duration_s,  options.max_input_mb};
+  const LocalScoreOptions score_options{options.operating_point, options.segment_s, options.input};
   if (!options.json) {
     std::cout << absl::StrFormat("%-40s %9s %8s %7s  %s\n", "FILE", "DURATION", "SPEECH", "SCORE", "VERDICT");
   }
@@ -86,18 +81,7 @@ void AddScoreCommand(CLI::App& app, int* exit_code) {
                   "Named threshold from the model (e.g. balanced, strict; default: the model's)");
   cmd->add_option("--segment-s", options->segment_s, "Segment length override in seconds");
   cmd->add_flag("--json", options->json, "One JSON object per file on stdout");
-  cmd->add_option("--format", options->raw_format,
-                  "Headerless input encoding instead of a container: s16le, mulaw or alaw")
-      ->check(CLI::IsMember({"s16le", "mulaw", "ulaw", "alaw"}));
-  cmd->add_option("--rate", options->raw_rate_hz, "Sample rate of headerless input in Hz")
-      ->capture_default_str()
-      ->check(CLI::Range(1000, 192000));
-  cmd->add_option("--max-duration-s", options->max_duration_s, "Refuse audio longer than this")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--max-input-mb", options->max_input_mb, "Refuse inputs larger than this (MiB)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  AddInputFlags(cmd, &options->input, /*headerless=*/true);
   AddServerFlags(cmd, &options->server, /*multiple=*/true);
   cmd->callback([options, exit_code] { *exit_code = RunScore(*options); });
 }

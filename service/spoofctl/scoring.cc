@@ -10,25 +10,6 @@
 #include "spoofd/version.h"
 
 namespace spoofd::cli {
-namespace {
-
-absl::StatusOr<decode::DecodedAudio> Decode(const std::vector<std::uint8_t>& bytes,
-                                            const std::string& file,
-                                            const LocalScoreOptions& options,
-                                            decode::DecodeOptions decode_options) {
-  decode_options.format_hint = file;
-  if (options.raw_format.empty()) return decode::DecodeBuffer(bytes, decode_options);
-  absl::StatusOr<decode::RawEncoding> encoding = decode::ParseRawEncoding(options.raw_format);
-  if (!encoding.ok()) return encoding.status();
-  return decode::DecodeRaw(bytes, {*encoding, options.raw_rate_hz}, decode_options);
-}
-
-}  // namespace
-
-std::int64_t MaxInputBytes(const LocalScoreOptions& options) {
-  return static_cast<std::int64_t>(options.max_input_mb * 1024 * 1024);
-}
-
 std::string ResolveModelPath(const std::string& flag) {
   if (!flag.empty()) return flag;
   if (const char* env = std::getenv("SPOOFD_MODEL"); env != nullptr && *env != '\0') return env;
@@ -47,8 +28,7 @@ FileScore ScoreBytesLocal(const models::Scorer& scorer, const std::string& file,
   const models::Model& model = scorer.model();
   decode::DecodeOptions decode_options;
   decode_options.target_sample_rate_hz = model.contract().features.sample_rate_hz;
-  decode_options.max_duration_s = options.max_duration_s;
-  decode_options.max_input_bytes = MaxInputBytes(options);
+  decode_options.format_hint = file;
 
   FileScore result;
   result.bytes = static_cast<std::int64_t>(bytes.size());
@@ -58,7 +38,7 @@ FileScore ScoreBytesLocal(const models::Scorer& scorer, const std::string& file,
   facts.bytes = result.bytes;
   facts.sha256 = sha256;
   const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<decode::DecodedAudio> audio = Decode(bytes, file, options, decode_options);
+  absl::StatusOr<decode::DecodedAudio> audio = DecodeInput(bytes, options.input, decode_options);
   facts.decode_us = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::steady_clock::now() - start)
                         .count();
@@ -80,7 +60,7 @@ FileScore ScoreBytesLocal(const models::Scorer& scorer, const std::string& file,
 FileScore ScoreFileLocal(const models::Scorer& scorer, const std::string& file,
                          const LocalScoreOptions& options) {
   absl::StatusOr<std::vector<std::uint8_t>> bytes =
-      decode::ReadFileBytes(file, MaxInputBytes(options));
+      decode::ReadFileBytes(file, options.input.MaxInputBytes());
   if (!bytes.ok()) {
     FileScore result;
     result.status = bytes.status();

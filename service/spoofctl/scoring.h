@@ -13,16 +13,14 @@
 #include "absl/status/statusor.h"
 #include "models/scorer.h"
 #include "nlohmann/json.hpp"
+#include "service/spoofctl/input.h"
 
 namespace spoofd::cli {
 
 struct LocalScoreOptions {
   std::string operating_point;  // empty: the model's default
   double segment_s = 0.0;
-  std::string raw_format;  // empty: a container; else s16le, mulaw, alaw
-  int raw_rate_hz = 8000;
-  double max_duration_s = 4.0 * 3600.0;
-  double max_input_mb = 2048.0;
+  InputFlags input;
 };
 
 struct FileScore {
@@ -33,9 +31,6 @@ struct FileScore {
   // report::VerdictJson on success, report::ErrorJson otherwise.
   nlohmann::ordered_json row;
 };
-
-// --max-input-mb in bytes.
-std::int64_t MaxInputBytes(const LocalScoreOptions& options);
 
 // --model, else $SPOOFD_MODEL, else the bundled model.
 std::string ResolveModelPath(const std::string& flag);
