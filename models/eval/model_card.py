@@ -34,13 +34,19 @@ def table(headers, rows):
     return "\n".join(out)
 
 
-def group_rows(groups, with_far=False):
+def group_rows(groups):
     rows = []
     for name, m in groups.items():
         row = [name, m.get("n_bonafide", 0), m.get("n_spoof", 0), f"{m.get('hours', 0):.2f}",
                pct(m.get("eer")), num(m.get("min_dcf")), num(m.get("cllr"))]
         rows.append(row)
     return rows
+
+
+def group_table(first_column, groups):
+    """One row per group: its genuine and synthetic files, hours, EER, minDCF and Cllr."""
+    return table([first_column, "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
+                 group_rows(groups))
 
 
 def neural_sections(work, results):
@@ -79,25 +85,20 @@ def neural_sections(work, results):
                           num(o.get("cllr")), pct(o.get("false_alarm_rate_balanced")),
                           pct(o.get("miss_rate_balanced"))]]), "",
                   "### Per source (its genuine and synthetic eval clips)", "",
-                  table(["source", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
-                        group_rows(neural.get("per_source", {}))), "",
+                  group_table("source", neural.get("per_source", {})), "",
                   "### Per synthesis family (its synthetic clips against all genuine neural eval clips)", "",
-                  table(["family", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
-                        group_rows(neural["per_family"])), "",
+                  group_table("family", neural["per_family"]), "",
                   "### Per generator", "",
-                  table(["generator", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
-                        group_rows(neural["per_generator"])), "",
+                  group_table("generator", neural["per_generator"]), "",
                   "### Per channel condition (neural eval split)", "",
-                  table(["condition", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
-                        group_rows(neural["per_condition"])), ""]
+                  group_table("condition", neural["per_condition"]), ""]
     voc = load(work / "eval" / "vocoded" / "eval.json")
     if voc:
         shutil.copy(work / "eval" / "vocoded" / "eval.json", results / "eval_vocoded.json")
         lines += ["## Vocoders trained here: copies of held-out genuine speakers", "",
                   "Each checkpoint resynthesises eval-split genuine clips (speakers never seen by the vocoders "
                   "or the detector); the copies are scored against all genuine eval clips of the Debian corpus.", "",
-                  table(["vocoder checkpoint", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
-                        group_rows(voc["per_generator"])), ""]
+                  group_table("vocoder checkpoint", voc["per_generator"]), ""]
     loso = load(ROOT / "models" / "results" / "loso.json")
     if loso:
         st = loso["settings"]
@@ -188,14 +189,11 @@ def main():
                           pct(o.get("miss_rate_balanced")), o.get("inconclusive"), o.get("errors")]]), "",
                   "![DET curve](results/eval_det.png)", "",
                   "### Per generator (its synthetic clips against all genuine eval clips)", "",
-                  table(["generator", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
-                        group_rows(default["per_generator"])), "",
+                  group_table("generator", default["per_generator"]), "",
                   "### Per generator family", "",
-                  table(["family", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
-                        group_rows(default["per_family"])), "",
+                  group_table("family", default["per_family"]), "",
                   "### Per channel / codec condition (both classes in that condition)", "",
-                  table(["condition", "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
-                        group_rows(default["per_condition"])), "",
+                  group_table("condition", default["per_condition"]), "",
                   "### False alarms on genuine speech at the `balanced` threshold, by source", "",
                   table(["genuine source", "files", "false-alarm rate"],
                         [[k, v["n"], pct(v["rate"])] for k, v in default["false_alarms_by_genuine_source"].items()]),
