@@ -188,6 +188,8 @@ Metrics::Metrics()
       batch_queue_segments("spoofd_batch_queue_segments", "Segments waiting for a forward pass.",
                            {}),
       active_streams("spoofd_active_streams", "StreamScore calls in progress.", {}),
+      upload_buffer_bytes("spoofd_upload_buffer_bytes",
+                          "Audio bytes held by ScoreUploads in progress.", {}),
       ready("spoofd_ready", "1 once a model is loaded and warmed up, else 0.", {}),
       model_reloads("spoofd_model_reloads_total", "Model (re)loads, by result.", {"result"}),
       model_info("spoofd_model_info", "The model serving requests (value 1).",
@@ -209,6 +211,7 @@ std::string Metrics::Render() const {
   queue_depth.Render(&out);
   batch_queue_segments.Render(&out);
   active_streams.Render(&out);
+  upload_buffer_bytes.Render(&out);
   ready.Render(&out);
   model_reloads.Render(&out);
   model_info.Render(&out);

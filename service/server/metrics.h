@@ -89,6 +89,7 @@ struct Metrics {
   GaugeFamily queue_depth;           // tasks waiting for a worker
   GaugeFamily batch_queue_segments;  // segments waiting for a forward pass
   GaugeFamily active_streams;
+  GaugeFamily upload_buffer_bytes;  // audio held by ScoreUploads in progress
   GaugeFamily ready;            // 1 once a model is loaded and warm
   CounterFamily model_reloads;  // result: ok, error
   GaugeFamily model_info;       // name, version, sha256 = 1

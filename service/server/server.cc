@@ -326,10 +326,10 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::ScoreUploadReques
       if (state_->upload_buffer_bytes.fetch_add(size) + size >
           state_->options.max_upload_buffer_bytes) {
         state_->upload_buffer_bytes.fetch_sub(size);
-        return Fail(absl::ResourceExhaustedError(absl::StrCat(
-            "the server already holds its limit of ",
-            state_->options.max_upload_buffer_bytes >> 20,
-            " MiB of uploads in progress (--max-upload-buffer-mb); retry with backoff")));
+        return Fail(absl::ResourceExhaustedError(absl::StrFormat(
+            "the server already holds its limit of %.1f MiB of uploads in progress "
+            "(--max-upload-buffer-mb); retry with backoff",
+            static_cast<double>(state_->options.max_upload_buffer_bytes) / (1 << 20))));
       }
       reserved_ += size;
       audio_.append(chunk);
@@ -892,6 +892,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
     state->metrics->batch_queue_segments.Set(
         {}, static_cast<double>(state->engine.batcher().queued_segments()));
     state->metrics->active_streams.Set({}, state->active_streams.load());
+    state->metrics->upload_buffer_bytes.Set(
+        {}, static_cast<double>(state->upload_buffer_bytes.load()));
     state->metrics->ready.Set({}, state->ready ? 1.0 : 0.0);
   };
   return server;

@@ -37,16 +37,6 @@ v1::ScoreRequest Request(const std::vector<std::uint8_t>& bytes) {
   return r;
 }
 
-// Polls `done` every 20 ms for up to a minute (sequencing, not a timed assertion).
-template <typename F>
-bool WaitFor(F done) {
-  for (int i = 0; i < 3000; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return done();
-}
-
 void ExpectServing(const TestServer& server) {
   auto client = server.Client();
   auto health = client->CheckHealth();

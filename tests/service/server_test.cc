@@ -451,8 +451,14 @@ TEST(ServerLimitsTest, UploadsInProgressShareOneMemoryBudget) {
   auto server = TestServer::Start(o);
   ASSERT_NE(server, nullptr);
   auto client = server->Client();
+  auto& metrics = server->server->metrics();
+  auto held = [&] {
+    metrics.Render();  // refreshes the gauge
+    return metrics.upload_buffer_bytes.Value({});
+  };
 
-  // Upload A: the config and the whole recording, then it waits.
+  // Upload A: the config and the whole recording, then it waits until the
+  // server holds the recording.
   auto stub = v1::Detector::NewStub(client->channel());
   grpc::ClientContext a_context;
   v1::ScoreResponse a_response;
@@ -463,34 +469,20 @@ TEST(ServerLimitsTest, UploadsInProgressShareOneMemoryBudget) {
   message.Clear();
   message.set_audio(reinterpret_cast<const char*>(audio.data()), audio.size());
   ASSERT_TRUE(a->Write(message));
-  // Held by the server once a later message has been read behind it.
-  message.set_audio(std::string(1, '\0'));
-  ASSERT_TRUE(a->Write(message));
+  ASSERT_TRUE(WaitFor([&] { return held() == static_cast<double>(audio.size()); })) << held();
 
   // Upload B of the same recording does not fit beside it.
-  bool refused = false;
-  for (int i = 0; i < 100 && !refused; ++i) {
-    auto b = client->ScoreUpload(v1::UploadConfig(), audio, 16 * 1024);
-    refused = b.status().code() == absl::StatusCode::kResourceExhausted;
-    if (refused) {
-      EXPECT_THAT(std::string(b.status().message()), HasSubstr("--max-upload-buffer-mb"));
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-  EXPECT_TRUE(refused);
+  auto b = client->ScoreUpload(v1::UploadConfig(), audio, 16 * 1024);
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kResourceExhausted) << b.status();
+  EXPECT_THAT(std::string(b.status().message()), HasSubstr("--max-upload-buffer-mb"));
 
-  // A finishes and is scored; then B fits.
+  // A finishes and is scored; once both have ended nothing is held, and B fits.
   ASSERT_TRUE(a->WritesDone());
   const grpc::Status a_status = a->Finish();
   EXPECT_TRUE(a_status.ok()) << a_status.error_message();
-  bool accepted = false;
-  for (int i = 0; i < 100 && !accepted; ++i) {
-    auto b = client->ScoreUpload(v1::UploadConfig(), audio, 16 * 1024);
-    accepted = b.ok();
-    if (!accepted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_TRUE(accepted);
+  EXPECT_TRUE(WaitFor([&] { return held() == 0.0; })) << held();
+  auto again = client->ScoreUpload(v1::UploadConfig(), audio, 16 * 1024);
+  EXPECT_TRUE(again.ok()) << again.status();
 }
 
 TEST(ServerHealthTest, ServingOnlyAfterTheModelLoaded) {

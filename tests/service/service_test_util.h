@@ -2,6 +2,7 @@
 // the tiny test model, audio helpers, temporary directories.
 #pragma once
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dsp/decode.h"
@@ -20,6 +22,16 @@
 namespace spoofd::testing {
 
 namespace fs = std::filesystem;
+
+// Polls `done` every 20 ms for up to a minute (sequencing, not a timed assertion).
+template <typename F>
+bool WaitFor(F done) {
+  for (int i = 0; i < 3000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
 
 inline fs::path SourceDir() { return SPOOFD_SOURCE_DIR; }
 inline fs::path BinaryDir() { return SPOOFD_BINARY_DIR; }
