@@ -64,6 +64,14 @@ def parse_args():
                    help="probability that a training segment is a partial fake: a stretch of "
                         "20-60%% of a genuine segment replaced by frames of a synthetic clip "
                         "(labelled synthetic)")
+    p.add_argument("--pairs", help="TSV spoof_id<TAB>bonafide_id (models/train/pairs.py): genuine "
+                   "partners of synthetic clips, for paired batches")
+    p.add_argument("--pair-frac", type=float, default=0.0,
+                   help="share of each batch's synthetic half drawn as pairs: the synthetic clip and its "
+                        "genuine partner, cropped at the same time, so the pair differs in the synthesis "
+                        "and not in speaker, words or channel")
+    p.add_argument("--pair-margin", type=float, default=0.0,
+                   help="weight of a ranking loss on pairs: max(0, 2 - (logit_spoof - logit_bona))")
     p.add_argument("--init", help="start from this run's weights (a best.pt/last.pt of the same "
                                     "architecture and features), e.g. to fine-tune on more data")
     p.add_argument("--seed", type=int, default=1)
@@ -117,6 +125,27 @@ def splice(x_bona, x_spoof, rng):
     y = x_bona.copy()
     y[s:s + w] = x_spoof[:w]
     return y
+
+
+def read_pairs(path, items, labels):
+    """{index of a spoof train item: array of indices of its genuine partners}."""
+    where = {it.file_id: i for i, it in enumerate(items)}
+    partners = {}
+    with open(path) as f:
+        for line in f:
+            s, b = line.rstrip("\n").split("\t")
+            i, j = where.get(s), where.get(b)
+            if i is not None and j is not None and labels[i] == 1 and labels[j] == 0:
+                partners.setdefault(i, []).append(j)
+    return {i: np.asarray(js) for i, js in partners.items()}
+
+
+def crop_pair(xs, xb, frames, rng):
+    """Crops a synthetic clip and its partner at the same time offset (both tiled
+    to `frames` when shorter); the two start within a few frames of each other."""
+    n = min(xs.shape[0], xb.shape[0])
+    start = int(rng.integers(0, max(1, n - frames + 1)))
+    return (data.fit_length(xs[start:], frames, None), data.fit_length(xb[start:], frames, None))
 
 
 def spec_augment(x, rng):
@@ -202,6 +231,15 @@ def main():
     # Class-balanced sampling: half of every batch is bonafide, half spoof.
     idx_bona, p_bona = class_sampler(train_items, labels, 0)
     idx_spoof, p_spoof = class_sampler(train_items, labels, 1)
+    partners = read_pairs(args.pairs, train_items, labels) if args.pairs else {}
+    if partners:
+        paired = np.array(sorted(partners))
+        p_paired = np.array([p_spoof[np.searchsorted(idx_spoof, i)] for i in paired])
+        p_paired /= p_paired.sum()
+        for d in sorted({train_items[i].domain for i in paired}):
+            say(f"  pairs in {d}: {sum(train_items[i].domain == d for i in paired)} synthetic clips "
+                f"with a genuine partner")
+    n_pairs = int(round(args.pair_frac * (args.batch // 2))) if partners else 0
     while state["epoch"] < args.epochs:
         model.train()
         t0 = time.time()
@@ -211,8 +249,13 @@ def main():
             pick = np.concatenate([rng.choice(idx_bona, half, p=p_bona),
                                    rng.choice(idx_spoof, args.batch - half, p=p_spoof)])
             x = np.stack([data.fit_length(train_feats[i], args.segment_frames, rng) for i in pick])
+            # The first n_pairs of each half are pairs: bona slot j and spoof slot half + j.
+            for j, i in enumerate(rng.choice(paired, n_pairs, p=p_paired) if n_pairs else []):
+                b = int(rng.choice(partners[i]))
+                pick[j], pick[half + j] = b, i
+                x[half + j], x[j] = crop_pair(train_feats[i], train_feats[b], args.segment_frames, rng)
             yl = labels[pick].astype(np.float32)
-            for j in range(half):
+            for j in range(n_pairs, half):
                 if rng.random() < args.splice_prob:
                     donor = data.fit_length(train_feats[rng.choice(idx_spoof, p=p_spoof)],
                                             args.segment_frames, rng)
@@ -220,7 +263,11 @@ def main():
                     yl[j] = 1.0
             x = spec_augment(x, rng)
             y = torch.from_numpy(yl)
-            loss = F.binary_cross_entropy_with_logits(model(torch.from_numpy(x)), y)
+            logits = model(torch.from_numpy(x))
+            loss = F.binary_cross_entropy_with_logits(logits, y)
+            if n_pairs and args.pair_margin > 0:
+                gap = logits[half:half + n_pairs] - logits[:n_pairs]
+                loss = loss + args.pair_margin * F.relu(2.0 - gap).mean()
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -238,6 +285,7 @@ def main():
                     "n_dims": n_dims, "width": args.width, "segment_frames": args.segment_frames,
                     "excluded_systems": args.exclude_system, "train_clips": len(train_items),
                     "extra": args.extra, "splice_prob": args.splice_prob, "init": args.init,
+                    "pair_frac": args.pair_frac if partners else 0.0, "pair_margin": args.pair_margin,
                     "epoch": state["epoch"], "dev_eer": dev_eer}
         if dev_eer <= state["best_eer"]:
             state["best_eer"] = dev_eer
