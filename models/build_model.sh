@@ -38,13 +38,21 @@ devset_manifest=${DEVSET_MANIFEST:-../shared/devset/manifest.tsv}
 exclude=()
 [[ -f "$devset_manifest" ]] && exclude=(--exclude-utterances "$devset_manifest")
 $PY models/corpus/extract_neural.py --jobs "${JOBS:-2}" "${exclude[@]}"
+# Two more channel draws of the pages' train split: the same few genuine page
+# recordings (0.5 h) under other levels, noise floors and codecs, so the detector
+# cannot memorise them (neural eval EER 41.5% -> 38.2% in the same recipe).
+for n in 1 2; do
+  $PY models/corpus/extract_neural.py --jobs "${JOBS:-2}" "${exclude[@]}" --draw "$n" --splits train
+done
 for kind in upsample istft; do
   $PY models/corpus/vocoders/train_vocoder.py --kind "$kind" --out "$WORK/vocoders/$kind" \
     --batch 4 --segment 4096 --gan-start 1200 --steps "${VOC_STEPS:-20000}" --minutes "${VOC_MINUTES:-50}" \
     --keep 1200,2000,3000,4000 --hours 1.5
 done
-$PY models/corpus/vocoders/resynth.py --vocoders "$WORK/vocoders" --per-split train=160,dev=40,eval=40
-extras=(--extra "neural:$CORPUS/neural/protocols:$CORPUS/neural/clips:0.7"
+$PY models/corpus/vocoders/resynth.py --vocoders "$WORK/vocoders" --per-split train=1000,dev=40,eval=40
+extras=(--extra "neural:$CORPUS/neural/protocols:$CORPUS/neural/clips:0.5"
+        --extra "neural1:$CORPUS/neural_d1/protocols:$CORPUS/neural_d1/clips:0.5"
+        --extra "neural2:$CORPUS/neural_d2/protocols:$CORPUS/neural_d2/clips:0.5"
         --extra "vocoded:$CORPUS/vocoded/protocols:$CORPUS/vocoded/clips:0.5")
 
 for fe in lfcc60 logmel80; do
@@ -91,8 +99,8 @@ $PY models/eval/evaluate.py --model models/spoofd-default.pt --protocol "$WORK/c
 $PY models/eval/shortcut_check.py --meta "$CORPUS/neural/meta.tsv" --clips "$CORPUS/neural/clips" \
   --out "$WORK/eval/shortcut_neural.json"
 # Leave-one-source-out over the neural sources (reduced runs, sources grouped in folds).
-$PY models/eval/loso.py --folds "${LOSO_FOLDS:-6}" --epochs "${LOSO_EPOCHS:-3}" --steps 200 \
-  --out models/results/loso.json
+$PY models/eval/loso.py --folds "${LOSO_FOLDS:-4}" --epochs "${LOSO_EPOCHS:-$EPOCHS}" --steps "$STEPS" \
+  --draws 2 --neural-weight 1.5 --vocoded-weight 0.5 --parallel "${JOBS:-2}" --out models/results/loso.json
 $PY models/eval/shortcut_check.py --meta "$CORPUS/protocols/meta.tsv" --clips "$CORPUS/clips" \
   --out "$WORK/eval/shortcut.json"
 $PY models/eval/codec_invariance.py --model models/spoofd-default.pt --meta "$CORPUS/protocols/meta.tsv" \

@@ -63,6 +63,13 @@ def main():
     ap.add_argument("--init", help="start every fold from this run's weights; it must not have seen "
                                    "any neural source (e.g. the Debian-only run)")
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--draws", type=int, default=0,
+                    help="also train on channel draws 1..N of the kept sources (data/neural_d<N>, made by "
+                         "extract_neural.py --draw N), as the shipped recipe does")
+    ap.add_argument("--neural-weight", type=float, default=0.7,
+                    help="sampling weight of the neural pages, split evenly over the draws")
+    ap.add_argument("--vocoded-weight", type=float, default=0.6)
+    ap.add_argument("--parallel", type=int, default=1, help="folds trained at the same time")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = C.read_tsv(CORPUS / "neural" / "meta.tsv")
@@ -72,6 +79,7 @@ def main():
     out = pathlib.Path(args.out)
     if out.exists():
         results = json.loads(out.read_text()).get("sources", {})
+    pending, todo = [], []
     for k, held in enumerate(folds):
         if args.only and k not in args.only:
             continue
@@ -84,53 +92,82 @@ def main():
         reference = [r for r in keep if r["split"] == "eval" and r["label"] == "bonafide"]
         (fdir / "eval.txt").write_text("".join(line(r) + "\n" for r in test + reference))
         run = fdir / "run"
+        w = args.neural_weight / (1 + args.draws)
         cmd = [sys.executable, str(ROOT / "models/train/train.py"), "--run", str(run),
                "--features", args.features, "--protocols", str(CORPUS / "protocols"),
                "--audio-dir", str(CORPUS / "clips"), "--epochs", str(args.epochs),
                "--steps-per-epoch", str(args.steps), "--threads", str(args.threads),
-               "--extra", f"neural:{fdir}:{CORPUS / 'neural' / 'clips'}:0.7", "--splice-prob", "0.2",
+               "--extra", f"neural:{fdir}:{CORPUS / 'neural' / 'clips'}:{w}", "--splice-prob", "0.2",
                "--lr", str(args.lr)]
+        for n in range(1, args.draws + 1):
+            ddir = fdir / f"draw{n}"
+            ddir.mkdir(exist_ok=True)
+            drows = [r for r in C.read_tsv(CORPUS / f"neural_d{n}" / "meta.tsv") if r["source"] not in held]
+            for split in ("train", "dev"):
+                (ddir / f"{split}.txt").write_text("".join(line(r) + "\n" for r in drows if r["split"] == split))
+            cmd += ["--extra", f"neural{n}:{ddir}:{CORPUS / f'neural_d{n}' / 'clips'}:{w}"]
         if args.init:
             cmd += ["--init", args.init]
         if (CORPUS / "vocoded" / "protocols" / "train.txt").exists():
-            cmd += ["--extra", f"vocoded:{CORPUS / 'vocoded' / 'protocols'}:{CORPUS / 'vocoded' / 'clips'}:0.6"]
+            cmd += ["--extra", f"vocoded:{CORPUS / 'vocoded' / 'protocols'}:{CORPUS / 'vocoded' / 'clips'}:"
+                            f"{args.vocoded_weight}"]
         if not (run / "history.json").exists():
             print(f"fold {k}: holding out {held}", flush=True)
-            subprocess.run(cmd, check=True)
-        best = torch.load(run / "best.pt")
-        st = best["settings"]
-        model = SpoofNet(st["n_dims"], width=st["width"])
-        model.load_state_dict(best["model"])
-        items = data.read_protocol(fdir / "eval.txt", CORPUS / "neural" / "clips")
-        paths = data.cache_features(items, args.features, ROOT / "models/work/features")
-        items, feats = data.load_features(items, paths, min_frames=1)
-        scores = score_clips(model, feats, st["segment_frames"])
-        labels = np.array([it.label for it in items])
-        src = np.array([it.speaker for it in items])
-        ref_ids = {r["clip_id"] for r in reference}
-        ref = np.array([it.file_id in ref_ids for it in items])
-        for s in held:
-            sel = (src == s) | ref
-            spoof = (src == s) & (labels == 1)
-            if spoof.sum() == 0:
-                continue
-            e, _ = metrics.eer(scores[sel], labels[sel])
-            own_bona = int(((src == s) & (labels == 0)).sum())
-            results[s] = {"fold": k, "eer": float(e), "spoof_clips": int(spoof.sum()),
-                          "own_bonafide_clips": own_bona, "reference_bonafide_clips": int(ref.sum()),
-                          "held_out_with": held}
-            print(f"fold {k} {s:18s} EER {100 * e:5.1f}% ({int(spoof.sum())} spoof, {own_bona} own genuine)",
-                  flush=True)
-        summary = {"sources": results,
-                   "mean_eer": float(np.mean([v["eer"] for v in results.values()])),
-                   "worst": max(results, key=lambda s: results[s]["eer"]),
-                   "settings": {"folds": args.folds, "epochs": args.epochs, "steps": args.steps,
-                             "init": args.init,
-                                "features": pathlib.Path(args.features).name}}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(summary, indent=1))
+            pending.append(subprocess.Popen(cmd))
+        todo.append((k, held, fdir, run, reference))
+        if len(pending) >= args.parallel or k == len(folds) - 1 or args.only and k == max(args.only):
+            for proc in pending:
+                if proc.wait() != 0:
+                    sys.exit(f"loso: a fold's training failed (exit {proc.returncode})")
+            pending = []
+            for k, held, fdir, run, reference in todo:
+                results.update(score_fold(args, k, held, fdir, run, reference))
+                write_summary(args, results, out)
+            todo = []
     if results:
         print(f"mean EER {100 * np.mean([v['eer'] for v in results.values()]):.1f}% over {len(results)} sources")
+
+
+def score_fold(args, k, held, fdir, run, reference):
+    """EER of each held-out source against its own and the reference genuine clips."""
+    results = {}
+    best = torch.load(run / "best.pt")
+    st = best["settings"]
+    model = SpoofNet(st["n_dims"], width=st["width"])
+    model.load_state_dict(best["model"])
+    items = data.read_protocol(fdir / "eval.txt", CORPUS / "neural" / "clips")
+    paths = data.cache_features(items, args.features, ROOT / "models/work/features")
+    items, feats = data.load_features(items, paths, min_frames=1)
+    scores = score_clips(model, feats, st["segment_frames"])
+    labels = np.array([it.label for it in items])
+    src = np.array([it.speaker for it in items])
+    ref_ids = {r["clip_id"] for r in reference}
+    ref = np.array([it.file_id in ref_ids for it in items])
+    for s in held:
+        sel = (src == s) | ref
+        spoof = (src == s) & (labels == 1)
+        if spoof.sum() == 0:
+            continue
+        e, _ = metrics.eer(scores[sel], labels[sel])
+        own_bona = int(((src == s) & (labels == 0)).sum())
+        results[s] = {"fold": k, "eer": float(e), "spoof_clips": int(spoof.sum()),
+                      "own_bonafide_clips": own_bona, "reference_bonafide_clips": int(ref.sum()),
+                      "held_out_with": held}
+        print(f"fold {k} {s:18s} EER {100 * e:5.1f}% ({int(spoof.sum())} spoof, {own_bona} own genuine)",
+              flush=True)
+    return results
+
+
+def write_summary(args, results, out):
+    summary = {"sources": results,
+               "mean_eer": float(np.mean([v["eer"] for v in results.values()])),
+               "worst": max(results, key=lambda s: results[s]["eer"]),
+               "settings": {"folds": args.folds, "epochs": args.epochs, "steps": args.steps,
+                            "init": args.init, "draws": args.draws, "neural_weight": args.neural_weight,
+                            "vocoded_weight": args.vocoded_weight,
+                            "features": pathlib.Path(args.features).name}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":

@@ -106,9 +106,11 @@ def neural_sections(work, results):
                 for k, v in sorted(loso["sources"].items(), key=lambda kv: -kv[1]["eer"])]
         lines += ["## Leave-one-source-out (neural sources)", "",
                   f"Sources dealt into {st['folds']} folds; each fold's sources are held out completely "
-                  f"(reduced runs: {st['epochs']} epochs × {st['steps']} steps, {st['features']}"
+                  f"({st['epochs']} epochs × {st['steps']} steps, {st['features']}"
                   + (", each fold fine-tuned from the Debian-only model, which never saw a neural source"
-                     if st.get("init") else "") + ") and their synthetic "
+                     if st.get("init") else "")
+                  + (f", the kept sources in {1 + st['draws']} channel draws as in the shipped recipe"
+                     if st.get("draws") else "") + ") and their synthetic "
                   "clips are scored against their own genuine clips plus the eval-split genuine clips of all "
                   "other sources.", "",
                   table(["held-out source", "fold", "synthetic clips", "own genuine clips", "EER"], rows), "",

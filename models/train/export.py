@@ -26,7 +26,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "eval"))
 import data  # noqa: E402
 import metrics  # noqa: E402
-from model import SpoofNet  # noqa: E402
+from model import Ensemble, SpoofNet  # noqa: E402
 
 CONTRACT_VERSION = 1
 
@@ -46,7 +46,9 @@ def segment_logits(model, feats, frames, hop):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--run", required=True)
+    p.add_argument("--run", required=True, action="append",
+                   help="trained run folder; repeat to export the mean of several runs (an ensemble "
+                        "of runs with the same features and segment length)")
     p.add_argument("--out", required=True, help="TorchScript file to write")
     p.add_argument("--name", default="spoofd-detector")
     p.add_argument("--version", required=True)
@@ -63,12 +65,21 @@ def main():
                    help="also calibrate on this data set's dev.txt (as train.py --extra)")
     args = p.parse_args()
 
-    run = pathlib.Path(args.run)
-    best = torch.load(run / "best.pt")
-    settings = best["settings"]
-    model = SpoofNet(settings["n_dims"], width=settings["width"])
-    model.load_state_dict(best["model"])
+    runs = [pathlib.Path(r) for r in args.run]
+    members = []
+    for r in runs:
+        best = torch.load(r / "best.pt")
+        st = best["settings"]
+        if members and (st["features"] != settings["features"] or st["segment_frames"] != settings["segment_frames"]):
+            sys.exit(f"export: {r} has other features or segment length than {runs[0]}")
+        if not members:
+            settings = st
+        net = SpoofNet(st["n_dims"], width=st["width"])
+        net.load_state_dict(best["model"])
+        members.append(net)
+    model = members[0] if len(members) == 1 else Ensemble(members)
     model.eval()
+    run = runs[0]
 
     feature_config = settings["features"]
     config_path = run / "features.json"
@@ -128,7 +139,8 @@ def main():
                      "excluded_systems": settings["excluded_systems"], "width": settings["width"],
                      "extra_data": [e.split(":")[0] for e in settings.get("extra", [])],
                      "splice_prob": settings.get("splice_prob", 0.0),
-                     "segment_frames": settings["segment_frames"]},
+                     "segment_frames": settings["segment_frames"],
+                     "ensemble_of": len(runs)},
     }
     if args.training_summary:
         contract["training"]["data"] = json.loads(pathlib.Path(args.training_summary).read_text())

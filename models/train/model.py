@@ -69,5 +69,21 @@ class SpoofNet(nn.Module):
         return self.head(self.embed(x)).squeeze(1)
 
 
+class Ensemble(nn.Module):
+    """Mean logit of several SpoofNets trained the same way from different seeds
+    or channel draws: the same input and output as one SpoofNet, less variance
+    from run to run."""
+
+    def __init__(self, members: list):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        for m in self.members:
+            out = out + m(x)
+        return out / len(self.members)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
