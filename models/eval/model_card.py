@@ -219,7 +219,7 @@ def main():
                            f"{sum(e[3] for e in epochs) / len(epochs):.0f} s"])
     if front_rows:
         lines += ["## Front-end comparison", "",
-                  "Same network and training recipe, dev split (file level, mean of window logits). Runs that "
+                  "Same network, trained on the Debian corpus alone (the recipe of the model shipped before 2026.11.26-lfcc60-neural), dev split (file level, mean of window logits). Runs that "
                   "stopped early were stopped for the session's time budget; compare them at epoch 5.", "",
                   table(["front-end", "epochs run", "dev EER @ epoch 5", "best dev EER", "eval EER",
                          "seconds / epoch"], front_rows), ""]
