@@ -39,8 +39,6 @@ import augment as A  # noqa: E402
 import common as C  # noqa: E402
 
 STEP = "neural"
-OUT = "neural"   # data/<OUT>/: "neural", or "neural_d<N>" for --draw N
-PREFIX = "n_"
 SR = C.TARGET_RATE_HZ
 HERE = os.path.dirname(os.path.abspath(__file__))
 AUDIO_EXT = (".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a")
@@ -105,7 +103,7 @@ def split_of(group, seed):
 
 
 def sidecar_path(t):
-    return C.data_path(OUT, "_done", t["task_id"][:8], t["task_id"] + ".json")
+    return C.data_path(t["out"], "_done", t["task_id"][:8], t["task_id"] + ".json")
 
 
 def decode_blob(t):
@@ -138,9 +136,9 @@ def process(t):
     pieces = C.split_long(C.trim_silence(x, SR), SR, max_s=12.0, target_s=8.0, min_s=1.0)
     clips = []
     for k, (start, piece) in enumerate(pieces):
-        clip_id = PREFIX + C.short_hash(t["task_id"], k, n=12)
+        clip_id = t["prefix"] + C.short_hash(t["task_id"], k, n=12)
         y, params = A.chain(piece, A.clip_rng(t["seed"], clip_id))
-        rel = os.path.join(OUT, "clips", clip_id + ".wav")
+        rel = os.path.join(t["out"], "clips", clip_id + ".wav")
         C.write_wav_atomic(C.data_path(rel), y)
         row = {k2: t[k2] for k2 in ("source", "repo", "commit", "path", "label", "family",
                                      "generator", "licence", "group", "split")}
@@ -170,9 +168,8 @@ def main():
     ap.add_argument("--splits", default="train,dev,eval",
                     help="extract only these splits (e.g. train for an extra --draw)")
     args = ap.parse_args()
-    global OUT, PREFIX
-    if args.draw > 0:
-        OUT, PREFIX = f"neural_d{args.draw}", f"n{args.draw}_"
+    # data/<out>/ and clip-id prefix: "neural" and "n_", or "neural_d<N>" and "n<N>_" for --draw N
+    out, prefix = (f"neural_d{args.draw}", f"n{args.draw}_") if args.draw > 0 else ("neural", "n_")
     keep_splits = set(args.splits.split(","))
 
     held_out = set()
@@ -203,7 +200,7 @@ def main():
             split = "excluded" if utterance(p) in held_out else split_of(group, args.seed)
             if split not in keep_splits:
                 continue
-            tasks.append(dict(row, path=p, group=group, split=split,
+            tasks.append(dict(row, path=p, group=group, split=split, out=out, prefix=prefix,
                               seed=args.seed, task_id=C.short_hash(row["repo"], row["commit"], p, n=16)))
     n_b = sum(t["label"] == "bonafide" for t in tasks)
     if held_out:
@@ -226,17 +223,17 @@ def main():
             "path", "piece", "piece_start_s", "native_rate_hz", "file_bytes", "condition",
             "condition_params", "level_dbfs", "floor_dbfs", "lead_s", "trail_s", "duration_s",
             "licence", "clip_path"]
-    C.write_tsv(C.data_path(OUT, "meta.tsv"), rows, cols)
-    pdir = C.data_path(OUT, "protocols")
+    C.write_tsv(C.data_path(out, "meta.tsv"), rows, cols)
+    pdir = C.data_path(out, "protocols")
     C.ensure_dir(pdir)
     for split in ("train", "dev", "eval"):
         lines = [f"{r['source']} {r['clip_id']} - {r['generator']} {r['label']}"
                  for r in rows if r["split"] == split]
         C.atomic_write_text(os.path.join(pdir, f"{split}.txt"), "\n".join(lines) + "\n")
-    C.prune(C.data_path(OUT, "clips"), {C.data_path(r["clip_path"]) for r in rows}, STEP)
+    C.prune(C.data_path(out, "clips"), {C.data_path(r["clip_path"]) for r in rows}, STEP)
     hours = {lab: sum(float(r["duration_s"]) for r in rows if r["label"] == lab) / 3600
              for lab in ("bonafide", "spoof")}
-    C.log(STEP, f"wrote neural/meta.tsv: {len(rows)} clips, bonafide {hours['bonafide']:.2f} h, "
+    C.log(STEP, f"wrote {out}/meta.tsv: {len(rows)} clips, bonafide {hours['bonafide']:.2f} h, "
                 f"spoof {hours['spoof']:.2f} h")
 
 

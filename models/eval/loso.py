@@ -79,32 +79,40 @@ def main():
     out = pathlib.Path(args.out)
     if out.exists():
         results = json.loads(out.read_text()).get("sources", {})
+    draws = {n: C.read_tsv(CORPUS / f"neural_d{n}" / "meta.tsv") for n in range(1, args.draws + 1)}
+    w = args.neural_weight / (1 + args.draws)
     pending, todo = [], []
+
+    def finish():
+        """Waits for the folds in training, then scores every fold waiting to be scored."""
+        for proc in pending:
+            if proc.wait() != 0:
+                sys.exit(f"loso: a fold's training failed (exit {proc.returncode})")
+        for fold in todo:
+            results.update(score_fold(args, *fold))
+            write_summary(args, results, out)
+        pending.clear()
+        todo.clear()
+
     for k, held in enumerate(folds):
         if args.only and k not in args.only:
             continue
         fdir = work / f"fold{k}"
-        fdir.mkdir(parents=True, exist_ok=True)
         keep = [r for r in rows if r["source"] not in held]
-        for split in ("train", "dev"):
-            (fdir / f"{split}.txt").write_text("".join(line(r) + "\n" for r in keep if r["split"] == split))
+        write_train_dev(fdir, keep)
         test = [r for r in rows if r["source"] in held]
         reference = [r for r in keep if r["split"] == "eval" and r["label"] == "bonafide"]
         (fdir / "eval.txt").write_text("".join(line(r) + "\n" for r in test + reference))
         run = fdir / "run"
-        w = args.neural_weight / (1 + args.draws)
         cmd = [sys.executable, str(ROOT / "models/train/train.py"), "--run", str(run),
                "--features", args.features, "--protocols", str(CORPUS / "protocols"),
                "--audio-dir", str(CORPUS / "clips"), "--epochs", str(args.epochs),
                "--steps-per-epoch", str(args.steps), "--threads", str(args.threads),
                "--extra", f"neural:{fdir}:{CORPUS / 'neural' / 'clips'}:{w}", "--splice-prob", "0.2",
                "--lr", str(args.lr)]
-        for n in range(1, args.draws + 1):
+        for n, drows in draws.items():
             ddir = fdir / f"draw{n}"
-            ddir.mkdir(exist_ok=True)
-            drows = [r for r in C.read_tsv(CORPUS / f"neural_d{n}" / "meta.tsv") if r["source"] not in held]
-            for split in ("train", "dev"):
-                (ddir / f"{split}.txt").write_text("".join(line(r) + "\n" for r in drows if r["split"] == split))
+            write_train_dev(ddir, [r for r in drows if r["source"] not in held])
             cmd += ["--extra", f"neural{n}:{ddir}:{CORPUS / f'neural_d{n}' / 'clips'}:{w}"]
         if args.init:
             cmd += ["--init", args.init]
@@ -115,17 +123,18 @@ def main():
             print(f"fold {k}: holding out {held}", flush=True)
             pending.append(subprocess.Popen(cmd))
         todo.append((k, held, fdir, run, reference))
-        if len(pending) >= args.parallel or k == len(folds) - 1 or args.only and k == max(args.only):
-            for proc in pending:
-                if proc.wait() != 0:
-                    sys.exit(f"loso: a fold's training failed (exit {proc.returncode})")
-            pending = []
-            for k, held, fdir, run, reference in todo:
-                results.update(score_fold(args, k, held, fdir, run, reference))
-                write_summary(args, results, out)
-            todo = []
+        if len(pending) >= args.parallel:
+            finish()
+    finish()
     if results:
         print(f"mean EER {100 * np.mean([v['eer'] for v in results.values()]):.1f}% over {len(results)} sources")
+
+
+def write_train_dev(folder, rows):
+    """train.txt and dev.txt of `rows` (a fold's kept sources) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "dev"):
+        (folder / f"{split}.txt").write_text("".join(line(r) + "\n" for r in rows if r["split"] == split))
 
 
 def score_fold(args, k, held, fdir, run, reference):

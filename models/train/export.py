@@ -66,16 +66,15 @@ def main():
     args = p.parse_args()
 
     runs = [pathlib.Path(r) for r in args.run]
+    checkpoints = [torch.load(r / "best.pt") for r in runs]
+    settings = checkpoints[0]["settings"]
     members = []
-    for r in runs:
-        best = torch.load(r / "best.pt")
-        st = best["settings"]
-        if members and (st["features"] != settings["features"] or st["segment_frames"] != settings["segment_frames"]):
+    for r, ckpt in zip(runs, checkpoints):
+        st = ckpt["settings"]
+        if st["features"] != settings["features"] or st["segment_frames"] != settings["segment_frames"]:
             sys.exit(f"export: {r} has other features or segment length than {runs[0]}")
-        if not members:
-            settings = st
         net = SpoofNet(st["n_dims"], width=st["width"])
-        net.load_state_dict(best["model"])
+        net.load_state_dict(ckpt["model"])
         members.append(net)
     model = members[0] if len(members) == 1 else Ensemble(members)
     model.eval()

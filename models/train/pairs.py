@@ -21,16 +21,17 @@ their file ids, as in the protocols; a missing meta file is skipped.
 """
 import argparse
 import collections
-import csv
 import os
+import pathlib
 import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "corpus"))
+import common as C  # noqa: E402
 
 
 def read(path):
-    if not path or not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
+    """Rows of a meta TSV; none when the path is not given or the file is absent."""
+    return C.read_tsv(path) if path and os.path.exists(path) else []
 
 
 def source_pairs(rows, genuine_ids):
