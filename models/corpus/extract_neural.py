@@ -180,7 +180,7 @@ def main():
                 for col in ("source_path", "path"):
                     if r.get(col):
                         held_out.add(utterance(r[col].split(":")[-1]))
-    tasks, seen = [], {}
+    tasks, seen, n_held_out = [], {}, 0
     for row in read_sources(args.sources):
         if not os.path.isdir(mirror_dir(row["repo"])):
             C.log(STEP, f"missing mirror for {row['repo']} ({mirror_dir(row['repo'])}): skipped")
@@ -198,13 +198,14 @@ def main():
             seen[key] = row["generator"]
             group = group_of(row["source"], p)
             split = "excluded" if utterance(p) in held_out else split_of(group, args.seed)
+            n_held_out += split == "excluded"
             if split not in keep_splits:
                 continue
             tasks.append(dict(row, path=p, group=group, split=split, out=out, prefix=prefix,
                               seed=args.seed, task_id=C.short_hash(row["repo"], row["commit"], p, n=16)))
     n_b = sum(t["label"] == "bonafide" for t in tasks)
     if held_out:
-        C.log(STEP, f"{sum(t['split'] == 'excluded' for t in tasks)} files share an utterance name with "
+        C.log(STEP, f"{n_held_out} files share an utterance name with "
                     f"{args.exclude_utterances}: kept out of every split")
     C.log(STEP, f"{len(tasks)} files ({n_b} bonafide, {len(tasks) - n_b} spoof) from "
                 f"{len({t['source'] for t in tasks})} sources")
