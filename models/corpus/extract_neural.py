@@ -152,7 +152,9 @@ def process(t):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sources", default=os.path.join(HERE, "sources.tsv"))
+    ap.add_argument("--sources", action="append",
+                    help="source table (repeatable; default sources.tsv, the shipped recipe's 23 pages; "
+                         "add sources_more.tsv for the 31-page build)")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=20261126)
     ap.add_argument("--list", action="store_true", help="only count the files per row")
@@ -181,7 +183,7 @@ def main():
                     if r.get(col):
                         held_out.add(utterance(r[col].split(":")[-1]))
     tasks, seen, n_held_out = [], {}, 0
-    for row in read_sources(args.sources):
+    for row in (r for path in args.sources or [os.path.join(HERE, "sources.tsv")] for r in read_sources(path)):
         if not os.path.isdir(mirror_dir(row["repo"])):
             C.log(STEP, f"missing mirror for {row['repo']} ({mirror_dir(row['repo'])}): skipped")
             continue
