@@ -183,7 +183,8 @@ def main():
                     if r.get(col):
                         held_out.add(utterance(r[col].split(":")[-1]))
     tasks, seen, n_held_out = [], {}, 0
-    for row in (r for path in args.sources or [os.path.join(HERE, "sources.tsv")] for r in read_sources(path)):
+    tables = args.sources or [os.path.join(HERE, "sources.tsv")]
+    for row in [r for path in tables for r in read_sources(path)]:
         if not os.path.isdir(mirror_dir(row["repo"])):
             C.log(STEP, f"missing mirror for {row['repo']} ({mirror_dir(row['repo'])}): skipped")
             continue
