@@ -24,7 +24,7 @@ dBFS by scaling. Since the features are only computed in C++ (spoofctl features)
 the augmentation is offline: copies are files with their own protocol, used by
 train.py as an --extra data set.
 
-  rawboost.py --name neural --protocols data/neural/protocols --clips data/neural/clips \
+  rawboost.py --protocols data/neural/protocols --clips data/neural/clips \
       --copies 2 --out data/rawboost_neural
 
 Only the train split is augmented. Resumable (one sidecar per copy).
@@ -40,7 +40,9 @@ import numpy as np
 from scipy import signal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
 import common as C  # noqa: E402
+import data  # noqa: E402  (the trainer's protocol reader: one parser for every protocol)
 
 STEP = "rawboost"
 SR = C.TARGET_RATE_HZ
@@ -89,8 +91,10 @@ def isd(x, rng):
 def ssi(x, rng):
     noise = signal.fftconvolve(rng.standard_normal(len(x)), notch_filter(rng), mode="same")
     snr_db = rng.uniform(10, 40)
-    scale = np.sqrt(np.mean(x * x)) / (np.sqrt(np.mean(noise * noise)) + 1e-12) * 10 ** (-snr_db / 20)
-    return x + noise * scale
+    return x + unit_rms(noise) * np.sqrt(np.mean(x * x)) * 10 ** (-snr_db / 20)
+
+
+PERTURBATIONS = {"lnl": lnl, "isd": isd, "ssi": ssi}
 
 
 def boost(x, rng):
@@ -98,7 +102,7 @@ def boost(x, rng):
     mix = MIXES[int(rng.integers(0, len(MIXES)))]
     y = x.astype(np.float64)
     for step in mix:
-        y = {"lnl": lnl, "isd": isd, "ssi": ssi}[step](y, rng)
+        y = PERTURBATIONS[step](y, rng)
     level = C.active_rms_dbfs(x, SR)
     y = y * 10 ** ((level - C.active_rms_dbfs(y, SR)) / 20)
     peak = np.abs(y).max()
@@ -134,17 +138,14 @@ def main():
     p.add_argument("--jobs", type=int, default=2)
     args = p.parse_args()
 
-    rows = []
-    for line in pathlib.Path(args.protocols, "train.txt").read_text().splitlines():
-        cols = line.split()
-        if len(cols) >= 5 and not line.startswith("#"):
-            rows.append(cols)
-    if args.max_clips and len(rows) > args.max_clips:
-        rows = sorted(rows, key=lambda c: C.stable_hash("rawboost-pick", c[1]))[:args.max_clips]
+    items = data.read_protocol(pathlib.Path(args.protocols, "train.txt"), args.clips)
+    if args.max_clips and len(items) > args.max_clips:
+        items = sorted(items, key=lambda it: C.stable_hash("rawboost-pick", it.file_id))[:args.max_clips]
     out = os.path.abspath(args.out)
-    tasks = [{"copy_id": f"rb{k}_{c[1]}", "file_id": c[1], "speaker": c[0], "system": c[3],
-              "label": c[4], "src": os.path.join(args.clips, c[1] + ".wav"), "out": out}
-             for c in rows for k in range(1, args.copies + 1)]
+    tasks = [{"copy_id": f"rb{k}_{it.file_id}", "file_id": it.file_id, "speaker": it.speaker,
+              "system": it.system, "label": "spoof" if it.label else "bonafide", "src": str(it.audio),
+              "out": out}
+             for it in items for k in range(1, args.copies + 1)]
     tasks.sort(key=lambda t: t["copy_id"])
     _, failed = C.run_tasks(STEP, tasks, make_copy, lambda t: sidecar(out, t), jobs=args.jobs)
     done = C.gather_sidecars(sidecar(out, t) for t in tasks)
@@ -154,7 +155,7 @@ def main():
     C.atomic_write_text(os.path.join(out, "protocols", "dev.txt"), "")  # train.py reads one per set
     C.write_tsv(os.path.join(out, "meta.tsv"), done,
                 ["copy_id", "speaker", "system", "label", "source_clip", "mix"])
-    C.log(STEP, f"{len(done)} copies of {len(rows)} clips in {out} ({failed} failed)")
+    C.log(STEP, f"{len(done)} copies of {len(items)} clips in {out} ({failed} failed)")
     return 1 if failed else 0
 
 
