@@ -142,7 +142,7 @@ def score_fold(args, k, held, fdir, run, reference):
     results = {}
     best = torch.load(run / "best.pt")
     st = best["settings"]
-    model = SpoofNet(st["n_dims"], width=st["width"])
+    model = SpoofNet(st["n_dims"], width=st["width"], norm=st.get("norm", "cmvn"))
     model.load_state_dict(best["model"])
     items = data.read_protocol(fdir / "eval.txt", CORPUS / "neural" / "clips")
     paths = data.cache_features(items, args.features, ROOT / "models/work/features")

@@ -73,7 +73,7 @@ def main():
         st = ckpt["settings"]
         if st["features"] != settings["features"] or st["segment_frames"] != settings["segment_frames"]:
             sys.exit(f"export: {r} has other features or segment length than {runs[0]}")
-        net = SpoofNet(st["n_dims"], width=st["width"])
+        net = SpoofNet(st["n_dims"], width=st["width"], norm=st.get("norm", "cmvn"))
         net.load_state_dict(ckpt["model"])
         members.append(net)
     model = members[0] if len(members) == 1 else Ensemble(members)
@@ -136,6 +136,7 @@ def main():
         "dev_metrics": summary,
         "training": {"epochs": settings["epoch"], "train_clips": settings["train_clips"],
                      "excluded_systems": settings["excluded_systems"], "width": settings["width"],
+                     "norm": settings.get("norm", "cmvn"),
                      "extra_data": [e.split(":")[0] for e in settings.get("extra", [])],
                      "splice_prob": settings.get("splice_prob", 0.0),
                      "segment_frames": settings["segment_frames"],

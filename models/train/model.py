@@ -5,8 +5,10 @@ Output  : [batch] raw logit, positive = synthetic. The service calibrates it to
           a log-likelihood ratio with the affine map stored in the model file.
 
 Design (chosen for CPU serving, see MODEL_CARD.md for measurements):
-- per-segment mean/variance normalisation inside the network, so absolute level
-  and a fixed channel tilt carry no information;
+- per-segment normalisation inside the network, so absolute level and a fixed
+  channel tilt carry no information: of the mean and variance of every feature
+  dimension ("cmvn"), or of the mean only ("cmn"), which keeps how much each
+  coefficient moves over the segment;
 - a 1-D convolutional stem over time with the feature dimension as channels,
   three residual stages with stride-2 downsampling in time;
 - attentive statistics pooling (mean and standard deviation over time, weighted
@@ -39,8 +41,11 @@ class ResBlock1d(nn.Module):
 
 
 class SpoofNet(nn.Module):
-    def __init__(self, n_dims: int, width: int = 64, dropout: float = 0.3):
+    def __init__(self, n_dims: int, width: int = 64, dropout: float = 0.3, norm: str = "cmvn"):
         super().__init__()
+        if norm not in ("cmvn", "cmn"):
+            raise ValueError(f"norm must be cmvn or cmn, not {norm}")
+        self.scale_by_std = norm == "cmvn"
         self.stem = nn.Sequential(nn.Conv1d(n_dims, width, 5, padding=2, bias=False),
                                   nn.BatchNorm1d(width), nn.ReLU())
         self.stages = nn.Sequential(
@@ -56,9 +61,10 @@ class SpoofNet(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         # Per-segment normalisation over time (the features stay raw in the contract).
-        mean = x.mean(dim=1, keepdim=True)
-        std = x.std(dim=1, keepdim=True).clamp(min=1e-4)
-        x = ((x - mean) / std).transpose(1, 2)  # [B, dims, frames]
+        x = x - x.mean(dim=1, keepdim=True)
+        if self.scale_by_std:
+            x = x / x.std(dim=1, keepdim=True).clamp(min=1e-4)
+        x = x.transpose(1, 2)  # [B, dims, frames]
         h = self.stages(self.stem(x))
         w = torch.softmax(self.attention(h), dim=2)
         mu = (h * w).sum(dim=2)

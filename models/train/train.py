@@ -46,6 +46,8 @@ def parse_args():
     p.add_argument("--cache", default=str(data.ROOT / "models" / "work" / "features"))
     p.add_argument("--segment-frames", type=int, default=400)
     p.add_argument("--width", type=int, default=48)
+    p.add_argument("--norm", choices=["cmvn", "cmn"], default="cmvn",
+                   help="per-segment normalisation of the features inside the network")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--steps-per-epoch", type=int, default=300)
     p.add_argument("--batch", type=int, default=32)
@@ -208,7 +210,7 @@ def main():
         say(f"  domain {d}: {nb} bonafide, {ns} spoof train clips")
 
     torch.manual_seed(args.seed)
-    model = SpoofNet(n_dims, width=args.width)
+    model = SpoofNet(n_dims, width=args.width, norm=args.norm)
     if args.init:
         model.load_state_dict(torch.load(args.init)["model"])
         say(f"initialised from {args.init}")
@@ -282,7 +284,7 @@ def main():
         say(f"epoch {state['epoch']}/{args.epochs} loss {np.mean(losses):.4f} dev EER {100 * dev_eer:.2f}% "
             f"({time.time() - t0:.0f} s)")
         settings = {"features": json.loads(pathlib.Path(args.features).read_text()),
-                    "n_dims": n_dims, "width": args.width, "segment_frames": args.segment_frames,
+                    "n_dims": n_dims, "width": args.width, "norm": args.norm, "segment_frames": args.segment_frames,
                     "excluded_systems": args.exclude_system, "train_clips": len(train_items),
                     "extra": args.extra, "splice_prob": args.splice_prob, "init": args.init,
                     "pair_frac": args.pair_frac if partners else 0.0, "pair_margin": args.pair_margin,
