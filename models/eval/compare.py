@@ -18,26 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import metrics  # noqa: E402
-
-
-def read_scores(path):
-    out = {}
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 2:
-                out[parts[0]] = float(parts[1])
-    return out
-
-
-def read_labels(path):
-    out = {}
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 5:
-                out[parts[1]] = 1 if parts[4] == "spoof" else 0
-    return out
+import score  # noqa: E402
 
 
 def main():
@@ -51,15 +32,15 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="also write the result here")
     args = p.parse_args()
-    labels = read_labels(args.protocol)
-    sa, sb = read_scores(args.a), read_scores(args.b)
+    labels = {fid: label for fid, _system, label in score.read_keys(args.protocol)}
+    sa, sb = score.read_scores(args.a), score.read_scores(args.b)
     ids = sorted(set(labels) & set(sa) & set(sb))
     dropped = len(labels) - len(ids)
     y = np.array([labels[i] for i in ids])
     if y.min() == y.max():
         sys.exit("compare: the files scored by both models hold only one class")
-    a = np.array([sa[i] for i in ids])
-    b = np.array([sb[i] for i in ids])
+    a = np.array([sa[i][0] for i in ids])
+    b = np.array([sb[i][0] for i in ids])
     res = {"files": {"bonafide": int((y == 0).sum()), "spoof": int((y == 1).sum()), "dropped": dropped}}
     for name, s in ((args.name_a, a), (args.name_b, b)):
         lo, hi = metrics.eer_interval(s, y, args.resamples, seed=args.seed)

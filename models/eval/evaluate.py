@@ -139,6 +139,8 @@ def main():
     overall["miss_rate_balanced"] = float((~decisions[labels == 1]).mean()) if (labels == 1).any() else None
     overall["errors"] = len(errors)
     overall["inconclusive"] = inconclusive
+    if "eer" in overall:
+        overall["eer_interval95"] = metrics.eer_interval(llr, labels)
     for r in rows:
         r["generator"] = r["system"]
     report = {
@@ -158,8 +160,10 @@ def main():
                                                 for k, v in sorted(fa.items())}
     (out / f"{args.name}.json").write_text(json.dumps(report, indent=1))
     score_file.plot_det({args.name: (llr, labels)}, out / f"{args.name}.det.png")
+    lo, hi = overall.get("eer_interval95", (float("nan"), float("nan")))
     print(f"{args.name}: {len(rows)} files ({len(errors)} errors, {inconclusive} inconclusive): "
-          f"EER {100 * overall.get('eer', float('nan')):.2f}%, minDCF {overall.get('min_dcf', float('nan')):.4f}, "
+          f"EER {100 * overall.get('eer', float('nan')):.2f}% (95% interval {100 * lo:.1f}-{100 * hi:.1f}%), "
+          f"minDCF {overall.get('min_dcf', float('nan')):.4f}, "
           f"actDCF {overall['act_dcf']:.4f}, Cllr {overall['cllr']:.4f}, "
           f"false alarms at balanced {100 * (overall['false_alarm_rate_balanced'] or 0):.2f}%")
 

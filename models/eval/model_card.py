@@ -24,6 +24,14 @@ def pct(x):
     return "—" if x is None else f"{100 * x:.2f}%"
 
 
+def eer_cell(o):
+    """The EER with its bootstrap interval when evaluate.py recorded one."""
+    iv = o.get("eer_interval95")
+    if o.get("eer") is None or not iv:
+        return pct(o.get("eer"))
+    return f"{pct(o['eer'])} ({100 * iv[0]:.1f}–{100 * iv[1]:.1f})"
+
+
 def num(x, digits=3):
     return "—" if x is None else f"{x:.{digits}f}"
 
@@ -79,9 +87,9 @@ def neural_sections(work, results):
         shutil.copy(work / "eval" / "neural" / "eval.json", results / "eval_neural.json")
         o = neural["overall"]
         lines += ["## Neural sources, eval split (utterances never seen in training)", "",
-                  table(["files (genuine + synthetic)", "EER", "minDCF", "Cllr", "false alarms @balanced",
+                  table(["files (genuine + synthetic)", "EER (95% bootstrap interval)", "minDCF", "Cllr", "false alarms @balanced",
                          "misses @balanced"],
-                        [[f"{o['n_bonafide']} + {o['n_spoof']}", pct(o.get("eer")), num(o.get("min_dcf")),
+                        [[f"{o['n_bonafide']} + {o['n_spoof']}", eer_cell(o), num(o.get("min_dcf")),
                           num(o.get("cllr")), pct(o.get("false_alarm_rate_balanced")),
                           pct(o.get("miss_rate_balanced"))]]), "",
                   "### Per source (its genuine and synthetic eval clips)", "",
@@ -184,9 +192,9 @@ def main():
         lines += ["## Held-out evaluation (speakers and texts never seen in training)", "",
                   "File-level decisions: every file scored through the C++ pipeline exactly as the "
                   "service scores it (segments aggregated by mean LLR).", "",
-                  table(["files (genuine + synthetic)", "EER", "minDCF", "actDCF", "Cllr",
+                  table(["files (genuine + synthetic)", "EER (95% bootstrap interval)", "minDCF", "actDCF", "Cllr",
                          "false alarms @balanced", "misses @balanced", "inconclusive", "errors"],
-                        [[f"{o['n_bonafide']} + {o['n_spoof']}", pct(o.get("eer")), num(o.get("min_dcf")),
+                        [[f"{o['n_bonafide']} + {o['n_spoof']}", eer_cell(o), num(o.get("min_dcf")),
                           num(o.get("act_dcf")), num(o.get("cllr")), pct(o.get("false_alarm_rate_balanced")),
                           pct(o.get("miss_rate_balanced")), o.get("inconclusive"), o.get("errors")]]), "",
                   "![DET curve](results/eval_det.png)", "",
