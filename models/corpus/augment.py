@@ -61,10 +61,12 @@ def _babble(split):
     return make
 
 
-def chain(x, rng, babble=None):
+def chain(x, rng, babble=None, floor_below_db=(35.0, 65.0), channel=True):
     """Steps b)-d) and the peak limit on 16 kHz audio (after trimming); returns
     (audio, parameters). Shared with the neural sources and the vocoder copies so
-    every clip of every class goes through the same code."""
+    every clip of every class goes through the same code. `floor_below_db` is the
+    range of the noise floor under the speech; channel=False skips step d) (the
+    "light" chain: level, padding and a floor only, so nothing masks the high band)."""
     x = C.trim_silence(x, SR)
     # 10 ms raised-cosine fades: a cut inside background noise (or a decoder start-up
     # click) must not leave a step that only one class would have.
@@ -78,13 +80,15 @@ def chain(x, rng, babble=None):
     level = float(rng.uniform(-30, -16))
     x = x * 10 ** ((level - C.active_rms_dbfs(x, SR)) / 20)
     # c) noise floor and padding
-    floor_db = level - float(rng.uniform(35, 65))
+    floor_db = level - float(rng.uniform(*floor_below_db))
     lead, trail = float(rng.uniform(0, 0.5)), float(rng.uniform(0, 0.5))
     x = np.concatenate([np.zeros(int(lead * SR)), x, np.zeros(int(trail * SR))])
     fl = CH.pink_noise(len(x), rng) if rng.random() < 0.5 else rng.normal(0, 1, len(x))
     x = (x + fl * 10 ** (floor_db / 20)).astype(np.float32)
     # d) channel
     cname, _p, _f = CH.draw_condition(rng)
+    if not channel:
+        cname = "clean"
     y, params = CH.apply_condition(cname, x, rng, {"babble": babble})
     y = np.nan_to_num(np.asarray(y, np.float64))
     peak = float(np.max(np.abs(y))) if len(y) else 0.0

@@ -137,7 +137,8 @@ def process(t):
     clips = []
     for k, (start, piece) in enumerate(pieces):
         clip_id = t["prefix"] + C.short_hash(t["task_id"], k, n=12)
-        y, params = A.chain(piece, A.clip_rng(t["seed"], clip_id))
+        light = dict(floor_below_db=(70.0, 90.0), channel=False) if t["light"] else {}
+        y, params = A.chain(piece, A.clip_rng(t["seed"], clip_id), **light)
         rel = os.path.join(t["out"], "clips", clip_id + ".wav")
         C.write_wav_atomic(C.data_path(rel), y)
         row = {k2: t[k2] for k2 in ("source", "repo", "commit", "path", "label", "family",
@@ -167,11 +168,19 @@ def main():
                     help="N > 0: another channel draw of the same files into data/neural_d<N>/ (clip ids "
                          "n<N>_...; same splits, new level, padding, noise floor and channel condition "
                          "per clip): more varied copies of the few genuine page recordings")
+    ap.add_argument("--light", action="store_true",
+                    help="the light chain into data/neural_light/ (clip ids nl_...): level and padding as "
+                         "always, but a noise floor 70-90 dB under the speech instead of 35-65 and no "
+                         "codec or other channel condition, so high-band artifacts stay audible")
     ap.add_argument("--splits", default="train,dev,eval",
                     help="extract only these splits (e.g. train for an extra --draw)")
     args = ap.parse_args()
     # data/<out>/ and clip-id prefix: "neural" and "n_", or "neural_d<N>" and "n<N>_" for --draw N
     out, prefix = (f"neural_d{args.draw}", f"n{args.draw}_") if args.draw > 0 else ("neural", "n_")
+    if args.light:
+        if args.draw:
+            sys.exit("--light and --draw: choose one")
+        out, prefix = "neural_light", "nl_"
     keep_splits = set(args.splits.split(","))
 
     held_out = set()
@@ -205,7 +214,7 @@ def main():
             if split not in keep_splits:
                 continue
             tasks.append(dict(row, path=p, group=group, split=split, out=out, prefix=prefix,
-                              seed=args.seed, task_id=C.short_hash(row["repo"], row["commit"], p, n=16)))
+                              light=args.light, seed=args.seed, task_id=C.short_hash(row["repo"], row["commit"], p, n=16)))
     n_b = sum(t["label"] == "bonafide" for t in tasks)
     if held_out:
         C.log(STEP, f"{n_held_out} files share an utterance name with "
