@@ -135,9 +135,9 @@ def process(t):
     x = signal.sosfilt(_HP, x)
     pieces = C.split_long(C.trim_silence(x, SR), SR, max_s=12.0, target_s=8.0, min_s=1.0)
     clips = []
+    light = dict(floor_below_db=(70.0, 90.0), channel=False) if t["light"] else {}
     for k, (start, piece) in enumerate(pieces):
         clip_id = t["prefix"] + C.short_hash(t["task_id"], k, n=12)
-        light = dict(floor_below_db=(70.0, 90.0), channel=False) if t["light"] else {}
         y, params = A.chain(piece, A.clip_rng(t["seed"], clip_id), **light)
         rel = os.path.join(t["out"], "clips", clip_id + ".wav")
         C.write_wav_atomic(C.data_path(rel), y)

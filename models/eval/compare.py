@@ -42,11 +42,14 @@ def main():
     a = np.array([sa[i][0] for i in ids])
     b = np.array([sb[i][0] for i in ids])
     res = {"files": {"bonafide": int((y == 0).sum()), "spoof": int((y == 1).sum()), "dropped": dropped}}
-    for name, s in ((args.name_a, a), (args.name_b, b)):
-        lo, hi = metrics.eer_interval(s, y, args.resamples, seed=args.seed)
+    # One set of resamples for both models: their intervals and the paired difference.
+    boot = metrics.bootstrap_eers([a, b], y, args.resamples, args.seed)
+    for k, (name, s) in enumerate(((args.name_a, a), (args.name_b, b))):
+        lo, hi = metrics.percentile_interval(boot[:, k])
         res[name] = {"eer": metrics.eer(s, y)[0], "interval": [lo, hi]}
         print(f"{name}: EER {100 * res[name]['eer']:.2f}% (95% interval {100 * lo:.1f}-{100 * hi:.1f}%)")
-    d = metrics.paired_eer_difference(a, b, y, args.resamples, seed=args.seed)
+    d = {"difference": res[args.name_a]["eer"] - res[args.name_b]["eer"],
+         **metrics.paired_difference(boot[:, 0], boot[:, 1])}
     res["difference"] = d
     print(f"{args.name_a} - {args.name_b}: {100 * d['difference']:+.2f} points "
           f"(95% interval {100 * d['interval'][0]:+.1f} to {100 * d['interval'][1]:+.1f}); "

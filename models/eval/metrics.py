@@ -77,33 +77,45 @@ def cllr(llrs, labels):
     return float(0.5 * (spoof + bona))
 
 
-def _class_resamples(labels, n_resamples, seed):
-    """n_resamples index arrays, each drawing every class's files with replacement."""
+def bootstrap_eers(score_sets, labels, n_resamples=1000, seed=1):
+    """[n_resamples, len(score_sets)] EERs: every resample draws each class's files
+    with replacement, and all score sets (models scored on the same files) are
+    measured on that same resample, so their columns can be compared pairwise."""
     labels = np.asarray(labels)
+    score_sets = [np.asarray(s) for s in score_sets]
     rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(labels == c) for c in (0, 1)]
-    for _ in range(n_resamples):
-        yield np.concatenate([rng.choice(g, len(g)) for g in groups])
+    out = np.empty((n_resamples, len(score_sets)))
+    for r in range(n_resamples):
+        i = np.concatenate([rng.choice(g, len(g)) for g in groups])
+        out[r] = [eer(s[i], labels[i])[0] for s in score_sets]
+    return out
+
+
+def percentile_interval(values, level=0.95):
+    """(low, high): the central `level` share of bootstrap values."""
+    a = (1 - level) / 2
+    return float(np.quantile(values, a)), float(np.quantile(values, 1 - a))
 
 
 def eer_interval(scores, labels, n_resamples=1000, level=0.95, seed=1):
     """(low, high): the bootstrap percentile interval of the EER."""
-    scores, labels = np.asarray(scores), np.asarray(labels)
-    e = [eer(scores[i], labels[i])[0] for i in _class_resamples(labels, n_resamples, seed)]
-    a = (1 - level) / 2
-    return float(np.quantile(e, a)), float(np.quantile(e, 1 - a))
+    return percentile_interval(bootstrap_eers([scores], labels, n_resamples, seed)[:, 0], level)
+
+
+def paired_difference(eers_a, eers_b, level=0.95):
+    """From two columns of bootstrap_eers: the interval of EER(a) - EER(b) and the
+    share of resamples in which a has the lower EER."""
+    d = np.asarray(eers_a) - np.asarray(eers_b)
+    return {"interval": percentile_interval(d, level), "a_better_share": float(np.mean(d < 0))}
 
 
 def paired_eer_difference(scores_a, scores_b, labels, n_resamples=1000, level=0.95, seed=1):
     """EER(a) - EER(b) on the same files: the point value, its bootstrap interval and
     the share of resamples in which a has the lower EER."""
-    a, b, labels = np.asarray(scores_a), np.asarray(scores_b), np.asarray(labels)
-    d = np.array([eer(a[i], labels[i])[0] - eer(b[i], labels[i])[0]
-                  for i in _class_resamples(labels, n_resamples, seed)])
-    q = (1 - level) / 2
-    return {"difference": eer(a, labels)[0] - eer(b, labels)[0],
-            "interval": (float(np.quantile(d, q)), float(np.quantile(d, 1 - q))),
-            "a_better_share": float(np.mean(d < 0))}
+    boot = bootstrap_eers([scores_a, scores_b], labels, n_resamples, seed)
+    return {"difference": eer(scores_a, labels)[0] - eer(scores_b, labels)[0],
+            **paired_difference(boot[:, 0], boot[:, 1], level)}
 
 
 def det_curve(scores, labels):
