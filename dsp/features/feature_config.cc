@@ -96,10 +96,10 @@ absl::Status ReadEnumField(const Json& json, const char* field,
   return absl::OkStatus();
 }
 
-constexpr std::array<const char*, 16> kKnownFields{
+constexpr std::array<const char*, 17> kKnownFields{
     "kind",       "sample_rate_hz", "n_fft",    "win_length", "hop_length",  "window",
     "center",     "n_filters",      "n_coeffs", "f_min_hz",   "f_max_hz",    "deltas",
-    "preemphasis", "log",           "log_floor", "normalize"};
+    "preemphasis", "remove_dc",     "log",      "log_floor",  "normalize"};
 
 }  // namespace
 
@@ -170,6 +170,7 @@ std::string FeatureConfig::ToJson() const {
   json["f_max_hz"] = f_max_hz;
   json["deltas"] = deltas;
   json["preemphasis"] = preemphasis;
+  json["remove_dc"] = remove_dc;
   json["log"] = NameOf(kLogNames, log);
   json["log_floor"] = log_floor;
   json["normalize"] = NameOf(kNormalizeNames, normalize);
@@ -205,6 +206,7 @@ absl::StatusOr<FeatureConfig> FeatureConfig::FromJson(std::string_view text) {
   if (s = ReadField(json, "f_max_hz", &config.f_max_hz); !s.ok()) return s;
   if (s = ReadField(json, "deltas", &config.deltas); !s.ok()) return s;
   if (s = ReadField(json, "preemphasis", &config.preemphasis); !s.ok()) return s;
+  if (s = ReadField(json, "remove_dc", &config.remove_dc); !s.ok()) return s;
   if (s = ReadEnumField(json, "log", kLogNames, &config.log); !s.ok()) return s;
   if (s = ReadField(json, "log_floor", &config.log_floor); !s.ok()) return s;
   if (s = ReadEnumField(json, "normalize", kNormalizeNames, &config.normalize); !s.ok()) return s;

@@ -48,6 +48,11 @@ struct FeatureConfig {
   double f_max_hz = 0.0;  // 0 means sample_rate_hz / 2
   int deltas = 0;         // 0: static only; 1: + deltas; 2: + deltas + delta-deltas
   double preemphasis = 0.0;  // y[n] = x[n] - a x[n-1] on the signal (x[-1] = 0); 0 disables
+  // true: each frame's mean over its win_length samples is subtracted before the
+  // window is applied (Kaldi's remove-dc-offset), so a constant offset left by a
+  // sound card or an encoder cannot reach the features. Frame-local, so it never
+  // breaks streaming. Absent from older model files, which therefore read false.
+  bool remove_dc = false;
   LogKind log = LogKind::kLn;
   double log_floor = 1e-6;
   NormalizeKind normalize = NormalizeKind::kNone;

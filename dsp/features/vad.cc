@@ -51,9 +51,16 @@ absl::StatusOr<VadResult> DetectSpeech(std::span<const float> samples, const Vad
     const std::int64_t begin = t * result.hop_samples;
     const std::int64_t end = std::min<std::int64_t>(begin + result.frame_samples, n);
     double sum = 0.0;
-    for (std::int64_t i = begin; i < end; ++i) sum += static_cast<double>(samples[i]) * samples[i];
-    // Mean power relative to a full-scale square wave (power 1), floored at -120 dB.
-    const double power = sum / static_cast<double>(end - begin);
+    double sum_sq = 0.0;
+    for (std::int64_t i = begin; i < end; ++i) {
+      sum += samples[i];
+      sum_sq += static_cast<double>(samples[i]) * samples[i];
+    }
+    // Power about the frame's mean (a constant offset from a faulty sound card is
+    // not speech), relative to a full-scale square wave (power 1), floored at -120 dB.
+    const double count = static_cast<double>(end - begin);
+    const double mean = sum / count;
+    const double power = std::max(0.0, sum_sq / count - mean * mean);
     result.energy_dbfs[t] = static_cast<float>(10.0 * std::log10(std::max(power, 1e-12)));
     loudest = std::max(loudest, result.energy_dbfs[t]);
   }

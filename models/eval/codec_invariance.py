@@ -32,6 +32,10 @@ CODECS = {
     "mp3_24k": (".mp3", ["-c:a", "libmp3lame", "-b:a", "24k"]),
     "aac_32k": (".m4a", ["-c:a", "aac", "-b:a", "32k"]),
     "opus_12k": (".ogg", ["-c:a", "libopus", "-b:a", "12k"]),
+    # Recording-chain faults that say nothing about how the voice was made.
+    "dc_offset_2pct": (".wav", ["-af", "dcshift=0.02"]),
+    "highpass_150hz": (".wav", ["-af", "highpass=f=150"]),
+    "level_minus12db": (".wav", ["-af", "volume=-12dB"]),
 }
 
 

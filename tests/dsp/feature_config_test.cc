@@ -25,6 +25,7 @@ TEST(FeatureConfigTest, JsonRoundTripKeepsEveryField) {
   c.f_max_hz = 3800.0;
   c.deltas = 2;
   c.preemphasis = 0.97;
+  c.remove_dc = true;
   c.log = LogKind::kDb;
   c.log_floor = 1e-10;
   c.normalize = NormalizeKind::kMeanVar;
@@ -33,6 +34,7 @@ TEST(FeatureConfigTest, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(*back, c);
   EXPECT_THAT(c.ToJson(), HasSubstr("\"kind\":\"mfcc\""));
   EXPECT_THAT(c.ToJson(), HasSubstr("\"normalize\":\"meanvar\""));
+  EXPECT_THAT(c.ToJson(), HasSubstr("\"remove_dc\":true"));
 }
 
 TEST(FeatureConfigTest, MissingFieldsTakeDefaults) {
@@ -42,6 +44,8 @@ TEST(FeatureConfigTest, MissingFieldsTakeDefaults) {
   EXPECT_EQ(c->n_filters, 64);
   EXPECT_EQ(c->n_fft, FeatureConfig{}.n_fft);
   EXPECT_EQ(c->Dims(), 64);
+  // Model files written before remove_dc existed must keep their features.
+  EXPECT_FALSE(c->remove_dc);
 }
 
 TEST(FeatureConfigTest, DimsCountDeltas) {

@@ -184,6 +184,31 @@ TEST(FeaturesTest, PreEmphasisRaisesHighFrequencies) {
   EXPECT_THAT(y, ::testing::ElementsAre(1.0f, 1.5f, 3.0f));
 }
 
+TEST(FeaturesTest, RemoveDcMakesFeaturesBlindToAConstantOffset) {
+  // Half a second of babble, then half a second of a pause 60 dB quieter: in the
+  // pause the window's main lobe spreads the offset into the lowest filters.
+  std::vector<float> x = Babble(16000);
+  for (size_t i = 8000; i < x.size(); ++i) x[i] *= 1e-3f;
+  std::vector<float> shifted(x);
+  for (float& v : shifted) v += 0.02f;  // -34 dBFS of DC, as a faulty sound card leaves
+  FeatureConfig c;                      // LFCC; the lowest filter starts at 0 Hz
+  c.n_filters = 30;
+  auto plain = Make(c);
+  const FeatureMatrix a = *plain->Compute(x);
+  const FeatureMatrix b = *plain->Compute(shifted);
+  // Without removal the offset moves the pause's cepstra by whole log units.
+  EXPECT_GT((a - b).cwiseAbs().maxCoeff(), 1.0f);
+  c.remove_dc = true;
+  auto removing = Make(c);
+  const FeatureMatrix ra = *removing->Compute(x);
+  const FeatureMatrix rb = *removing->Compute(shifted);
+  // With it only float rounding of the subtraction is left.
+  EXPECT_LT((ra - rb).cwiseAbs().maxCoeff(), 0.05f);
+  // In the loud half removal changes little: the frame mean of babble is small.
+  const Eigen::Index loud = 8000 / c.hop_length - 4;
+  EXPECT_LT((ra - a).topRows(loud).cwiseAbs().mean(), 0.1f);
+}
+
 TEST(FeaturesTest, SharedExtractorGivesTheSameResultOnEveryThread) {
   FeatureConfig c;
   c.deltas = 2;

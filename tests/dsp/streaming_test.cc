@@ -77,7 +77,12 @@ INSTANTIATE_TEST_SUITE_P(
                       StreamCase{"lfcc_center_deltas1", With(FeatureKind::kLfcc, true, 1, 0.0)},
                       StreamCase{"mfcc_center_preemph_d2", With(FeatureKind::kMfcc, true, 2, 0.97)},
                       StreamCase{"logmel_preemph", With(FeatureKind::kLogMel, false, 0, 0.97)},
-                      StreamCase{"logspec_hop_eq_nfft", With(FeatureKind::kLogSpec, false, 1, 0.0, 512)}),
+                      StreamCase{"logspec_hop_eq_nfft", With(FeatureKind::kLogSpec, false, 1, 0.0, 512)},
+                      StreamCase{"lfcc_remove_dc_d2", [] {
+                                   FeatureConfig c = With(FeatureKind::kLfcc, false, 2, 0.0);
+                                   c.remove_dc = true;
+                                   return c;
+                                 }()}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(StreamingErrorsTest, TooShortCentredStreamFailsAtFinish) {

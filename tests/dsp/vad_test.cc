@@ -22,6 +22,21 @@ TEST(VadTest, FindsTheToneBetweenSilences) {
   EXPECT_NEAR(vad->SpeechSeconds(16000), 1.0, 0.15);  // hangover widens it slightly
 }
 
+TEST(VadTest, AConstantOffsetIsNotSpeech) {
+  // The layout above with -26 dBFS of DC on every sample: without removing each
+  // frame's mean the silences would read as -26 dBFS and count as speech.
+  std::vector<float> x(48000, 0.05f);
+  const std::vector<float> speech = spoofd::testing::Babble(16000);
+  for (int i = 0; i < 16000; ++i) x[16000 + i] += speech[i];
+  auto vad = DetectSpeech(x, VadOptions{});
+  ASSERT_TRUE(vad.ok()) << vad.status();
+  const std::int64_t frames = static_cast<std::int64_t>(vad->speech.size());
+  EXPECT_EQ(vad->SpeechFraction(0, 90), 0.0);
+  EXPECT_EQ(vad->SpeechFraction(110, 190), 1.0);
+  EXPECT_EQ(vad->SpeechFraction(215, frames), 0.0);
+  EXPECT_LT(vad->energy_dbfs[10], -100.0f);
+}
+
 TEST(VadTest, SilenceAndQuietNoiseAreNotSpeech) {
   auto silent = DetectSpeech(std::vector<float>(16000, 0.0f), VadOptions{});
   ASSERT_TRUE(silent.ok());
