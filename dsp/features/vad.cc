@@ -35,6 +35,20 @@ double VadResult::SpeechSeconds(int sample_rate_hz) const {
   return static_cast<double>(count) * hop_samples / sample_rate_hz;
 }
 
+float FrameEnergyDbfs(std::span<const float> frame) {
+  if (frame.empty()) return -120.0f;
+  double sum = 0.0;
+  double sum_sq = 0.0;
+  for (float x : frame) {
+    sum += x;
+    sum_sq += static_cast<double>(x) * x;
+  }
+  const double count = static_cast<double>(frame.size());
+  const double mean = sum / count;
+  const double power = std::max(0.0, sum_sq / count - mean * mean);
+  return static_cast<float>(10.0 * std::log10(std::max(power, 1e-12)));
+}
+
 absl::StatusOr<VadResult> DetectSpeech(std::span<const float> samples, const VadOptions& options) {
   if (absl::Status s = options.Validate(); !s.ok()) return s;
   VadResult result;
@@ -50,18 +64,7 @@ absl::StatusOr<VadResult> DetectSpeech(std::span<const float> samples, const Vad
   for (std::int64_t t = 0; t < frames; ++t) {
     const std::int64_t begin = t * result.hop_samples;
     const std::int64_t end = std::min<std::int64_t>(begin + result.frame_samples, n);
-    double sum = 0.0;
-    double sum_sq = 0.0;
-    for (std::int64_t i = begin; i < end; ++i) {
-      sum += samples[i];
-      sum_sq += static_cast<double>(samples[i]) * samples[i];
-    }
-    // Power about the frame's mean (a constant offset from a faulty sound card is
-    // not speech), relative to a full-scale square wave (power 1), floored at -120 dB.
-    const double count = static_cast<double>(end - begin);
-    const double mean = sum / count;
-    const double power = std::max(0.0, sum_sq / count - mean * mean);
-    result.energy_dbfs[t] = static_cast<float>(10.0 * std::log10(std::max(power, 1e-12)));
+    result.energy_dbfs[t] = FrameEnergyDbfs(samples.subspan(begin, end - begin));
     loudest = std::max(loudest, result.energy_dbfs[t]);
   }
   std::vector<std::uint8_t> raw(frames, 0);

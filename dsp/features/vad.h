@@ -40,6 +40,12 @@ struct VadResult {
   double SpeechSeconds(int sample_rate_hz) const;
 };
 
+// Energy of one frame in dBFS: its power about its own mean (a constant offset
+// from a faulty sound card is not speech) relative to a full-scale square wave
+// (power 1), summed in double in sample order, floored at -120 dB. Shared with the
+// streaming server so that both compute the same numbers.
+float FrameEnergyDbfs(std::span<const float> frame);
+
 // Frames: non-centred, frame t covers [t*hop, t*hop + frame); a signal shorter
 // than one frame is a single (short) frame. kInvalidArgument for bad options.
 absl::StatusOr<VadResult> DetectSpeech(std::span<const float> samples, const VadOptions& options);

@@ -175,21 +175,16 @@ absl::Status StreamSession::ProcessAudio(const std::vector<float>& samples) {
   return absl::OkStatus();
 }
 
-// Energies exactly as dsp::DetectSpeech computes them: frame t covers samples
-// [t*hop, t*hop + frame), mean power in dBFS floored at -120 dB, summed in
-// double in sample order. A frame is computed once all its samples arrived.
+// Energies exactly as dsp::DetectSpeech computes them (dsp::FrameEnergyDbfs):
+// frame t covers samples [t*hop, t*hop + frame). A frame is computed once all
+// its samples arrived.
 void StreamSession::ProcessVad(const std::vector<float>& samples) {
   vad_buffer_.insert(vad_buffer_.end(), samples.begin(), samples.end());
   const double h = vad_options_.hangover_frames;
   size_t offset = 0;
   while (vad_buffer_.size() - offset >= static_cast<size_t>(vad_frame_samples_)) {
-    double sum = 0.0;
-    for (int i = 0; i < vad_frame_samples_; ++i) {
-      const float x = vad_buffer_[offset + i];
-      sum += static_cast<double>(x) * x;
-    }
-    const double power = sum / static_cast<double>(vad_frame_samples_);
-    const float energy = static_cast<float>(10.0 * std::log10(std::max(power, 1e-12)));
+    const float energy = dsp::FrameEnergyDbfs(
+        std::span<const float>(vad_buffer_).subspan(offset, static_cast<size_t>(vad_frame_samples_)));
     energies_.push_back(energy);
     loudest_ = std::max(loudest_, energy);
     // Interim speech count: DetectSpeech's rule with the loudest frame so far,
