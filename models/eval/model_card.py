@@ -146,6 +146,9 @@ def main():
     default = load(work / "eval" / "default" / "eval.json")
     devset = load(work / "eval" / "devset.json")
     shortcut = load(work / "eval" / "shortcut.json")
+    # The same check without the statistics the model's front-end cannot see
+    # (shortcut_check.py --drop), e.g. dc once the contract has remove_dc.
+    shortcut_blind = load(work / "eval" / "shortcut_nodc.json")
     codecs = load(work / "eval" / "codecs.json")
     fronts = {fe: load(work / "eval" / fe / "eval.json") for fe in ("lfcc60", "logmel80", "logspec257")}
     logo = {}
@@ -155,7 +158,8 @@ def main():
             logo[f.stem] = json.loads(f.read_text())
 
     for src in [work / "eval" / "default" / "eval.json", work / "eval" / "devset.json",
-                work / "eval" / "shortcut.json", work / "eval" / "codecs.json",
+                work / "eval" / "shortcut.json", work / "eval" / "shortcut_nodc.json",
+                work / "eval" / "codecs.json",
                 work / "eval" / "default" / "eval.det.png"]:
         if src.exists():
             shutil.copy(src, results / src.name.replace("eval.", "eval_"))
@@ -250,11 +254,15 @@ def main():
         rows = [[k, v["n"], pct(v["eer"]), num(v["mean_abs_llr_change"]), num(v["p95_abs_llr_change"]),
                  pct(v["decision_flip_rate"])] for k, v in codecs["codecs"].items()]
         lines += ["## Codec invariance", "",
-                  f"{codecs['clips_per_class']} clean eval clips per class, each passed through every codec; "
+                  f"{codecs['clips_per_class']} clean eval clips per class, each passed through every codec and recording-chain fault (DC offset, high-pass, level); "
                   "the LLR change is against the same clip's original.", "",
                   table(["codec", "clips", "EER", "mean |ΔLLR|", "p95 |ΔLLR|", "decision flips"], rows), ""]
     if shortcut:
         rows = [[k, pct(v["eval_eer"])] for k, v in shortcut["classifiers"].items()]
+        if shortcut_blind and shortcut_blind.get("dropped"):
+            left_out = ", ".join(shortcut_blind["dropped"])
+            rows += [[f"{k}, without {left_out}", pct(v["eval_eer"])]
+                     for k, v in shortcut_blind["classifiers"].items()]
         single = sorted(shortcut["single_feature_eer"].items(), key=lambda kv: kv[1])[:4]
         lines += ["## Channel-shortcut check", "",
                   "Classifiers trained on channel statistics only (level, bandwidth, roll-off, band energies, "

@@ -103,6 +103,27 @@ TEST_F(DefaultModelTest, SeparatesBundledGenuineAndSyntheticClips) {
   EXPECT_GT(mean_s - mean_g, 1.0) << "mean LLR synthetic " << mean_s << ", genuine " << mean_g;
 }
 
+// A constant offset (a faulty sound card, a badly written encoder) says nothing
+// about how the voice was made. The model's front-end removes each frame's mean
+// (remove_dc in its contract), so the verdict on every bundled clip with 2% of
+// full scale added must match the original's to float rounding.
+TEST_F(DefaultModelTest, ConstantOffsetDoesNotMoveTheScore) {
+  std::vector<std::string> names = Samples("genuine_");
+  for (const auto& n : Samples("synthetic_")) names.push_back(n);
+  ASSERT_GE(names.size(), 6u);
+  for (const auto& name : names) {
+    auto audio = decode::DecodeFile(fs::path(SPOOFD_SOURCE_DIR) / "samples" / name);
+    ASSERT_TRUE(audio.ok()) << name << ": " << audio.status();
+    auto original = scorer_->Score(audio->samples);
+    for (float& x : audio->samples) x += 0.02f;
+    auto shifted = scorer_->Score(audio->samples);
+    ASSERT_TRUE(original.ok() && shifted.ok()) << name;
+    EXPECT_NEAR(shifted->llr, original->llr, 0.01) << name;
+    EXPECT_EQ(shifted->decision, original->decision) << name;
+    EXPECT_NEAR(shifted->speech_s, original->speech_s, 0.05) << name;
+  }
+}
+
 // A partial fake (samples/partial_fake_librivox.wav, made by
 // models/make_samples.py): about 3 s of synthetic speech spliced between
 // genuine LibriVox readings, at the span given in the sidecar
