@@ -81,14 +81,14 @@ void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scr
   double* energies = scratch.energies.data();
   for (std::int64_t t = 0; t < n_frames; ++t) {
     const float* frame = frames + t * config_.hop_length + window_offset_;
+    // x - 0.0f == x exactly, so without remove_dc the features are unchanged.
+    float mean = 0.0f;
     if (config_.remove_dc) {
       double sum = 0.0;
       for (int i = 0; i < config_.win_length; ++i) sum += frame[i];
-      const float mean = static_cast<float>(sum / config_.win_length);
-      for (int i = 0; i < config_.win_length; ++i) in[i] = (frame[i] - mean) * window_[i];
-    } else {
-      for (int i = 0; i < config_.win_length; ++i) in[i] = frame[i] * window_[i];
+      mean = static_cast<float>(sum / config_.win_length);
     }
+    for (int i = 0; i < config_.win_length; ++i) in[i] = (frame[i] - mean) * window_[i];
     fft_->Forward(scratch.fft_in.get(), scratch.fft_out.get());
     if (config_.kind == FeatureKind::kLogSpec) {
       for (int k = 0; k < n_bins; ++k) energies[k] = std::norm(spectrum[k]);
