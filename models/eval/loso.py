@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "models" / "corpus"))
 import common as C  # noqa: E402
 import data  # noqa: E402
 import metrics  # noqa: E402
-from model import SpoofNet  # noqa: E402
+import model as nets  # noqa: E402
 from train import score_clips  # noqa: E402
 
 CORPUS = ROOT / "models" / "corpus" / "data"
@@ -142,7 +142,7 @@ def score_fold(args, k, held, fdir, run, reference):
     results = {}
     best = torch.load(run / "best.pt")
     st = best["settings"]
-    model = SpoofNet(st["n_dims"], width=st["width"], norm=st.get("norm", "cmvn"))
+    model = nets.build(st)
     model.load_state_dict(best["model"])
     items = data.read_protocol(fdir / "eval.txt", CORPUS / "neural" / "clips")
     paths = data.cache_features(items, args.features, ROOT / "models/work/features")

@@ -26,7 +26,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "eval"))
 import data  # noqa: E402
 import metrics  # noqa: E402
-from model import Ensemble, SpoofNet  # noqa: E402
+import model as nets  # noqa: E402
 
 CONTRACT_VERSION = 1
 
@@ -73,10 +73,10 @@ def main():
         st = ckpt["settings"]
         if st["features"] != settings["features"] or st["segment_frames"] != settings["segment_frames"]:
             sys.exit(f"export: {r} has other features or segment length than {runs[0]}")
-        net = SpoofNet(st["n_dims"], width=st["width"], norm=st.get("norm", "cmvn"))
+        net = nets.build(st)
         net.load_state_dict(ckpt["model"])
         members.append(net)
-    model = members[0] if len(members) == 1 else Ensemble(members)
+    model = members[0] if len(members) == 1 else nets.Ensemble(members)
     model.eval()
     run = runs[0]
 
@@ -134,7 +134,7 @@ def main():
         },
         "default_operating_point": "balanced",
         "dev_metrics": summary,
-        "training": {"epochs": settings["epoch"], "train_clips": settings["train_clips"],
+        "training": {"arch": settings.get("arch", "resnet1d"), "epochs": settings["epoch"], "train_clips": settings["train_clips"],
                      "excluded_systems": settings["excluded_systems"], "width": settings["width"],
                      "norm": settings.get("norm", "cmvn"),
                      "extra_data": [e.split(":")[0] for e in settings.get("extra", [])],

@@ -1,4 +1,4 @@
-"""The spoofd detector network: a compact 1-D residual CNN over frame features.
+"""The spoofd detector networks: compact residual CNNs over frame features.
 
 Input  x: [batch, frames, dims] float32 — the C++ dsp features, unnormalised.
 Output  : [batch] raw logit, positive = synthetic. The service calibrates it to
@@ -14,8 +14,16 @@ Design (chosen for CPU serving, see MODEL_CARD.md for measurements):
 - attentive statistics pooling (mean and standard deviation over time, weighted
   by a learned attention) so any segment length >= ~0.5 s works;
 - a small classifier head.
-The model is TorchScript-scriptable and keeps no state between calls.
+SpoofNet2d is the same idea with 2-D convolutions over (frequency, time), the
+usual design of spoofing countermeasures (LCNN, ResNet-2d): a local pattern in
+one frequency band, such as an upsampling artifact, is found wherever in the
+band layout it lies. For cepstral features (LFCC, MFCC) it first maps the
+coefficients back to log filterbank energies with the transposed DCT, so the
+convolutions see a spectrum, not cepstra. Every model is TorchScript-scriptable
+and keeps no state between calls.
 """
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -73,6 +81,118 @@ class SpoofNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x)).squeeze(1)
+
+
+class ResBlock2d(nn.Module):
+    def __init__(self, channels_in: int, channels_out: int, stride: tuple):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels_out)
+        self.conv2 = nn.Conv2d(channels_out, channels_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels_out)
+        self.skip = nn.Identity()
+        if stride != (1, 1) or channels_in != channels_out:
+            self.skip = nn.Sequential(nn.Conv2d(channels_in, channels_out, 1, stride=stride, bias=False),
+                                      nn.BatchNorm2d(channels_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + self.skip(x))
+
+
+def inverse_dct(n_filters: int, n_coeffs: int) -> torch.Tensor:
+    """[n_coeffs, n_filters]: maps the first n_coeffs orthonormal DCT-II coefficients
+    back to n_filters log energies (the pseudo-inverse: a smoothed log spectrum
+    when coefficients were dropped, exact when n_coeffs == n_filters)."""
+    n = torch.arange(n_filters, dtype=torch.float64)
+    k = torch.arange(n_coeffs, dtype=torch.float64)[:, None]
+    m = torch.cos(math.pi / n_filters * (n + 0.5) * k) * math.sqrt(2.0 / n_filters)
+    m[0] = m[0] / math.sqrt(2.0)
+    return m.float()
+
+
+class SpoofNet2d(nn.Module):
+    """2-D residual CNN over a [channels, bands, frames] image of the features.
+
+    channels = 1 + deltas (statics, deltas and delta-deltas stacked as image
+    channels); bands = the filterbank bands (cepstra are mapped back through the
+    transposed DCT) or the spectral bins. Each (channel, band) row is normalised
+    over the segment (cmvn or cmn), as in SpoofNet. About as many multiply-adds
+    per segment as SpoofNet at the default width (see MODEL_CARD.md)."""
+
+    def __init__(self, n_dims: int, features: dict, width: int = 16, dropout: float = 0.3,
+                 norm: str = "cmvn", time_stride: int = 4):
+        super().__init__()
+        if norm not in ("cmvn", "cmn"):
+            raise ValueError(f"norm must be cmvn or cmn, not {norm}")
+        self.scale_by_std = norm == "cmvn"
+        self.channels = 1 + int(features.get("deltas", 0))
+        if n_dims % self.channels:
+            raise ValueError(f"{n_dims} feature dims do not split into {self.channels} channels")
+        per_channel = n_dims // self.channels
+        if features["kind"] in ("lfcc", "mfcc"):
+            self.bands = int(features["n_filters"])
+            self.register_buffer("idct", inverse_dct(self.bands, per_channel))
+            self.cepstral = True
+        else:
+            self.bands = per_channel
+            self.register_buffer("idct", torch.zeros(1, 1))
+            self.cepstral = False
+        freq_stride = 2 if self.bands > 40 else 1
+        w = width
+        self.stem = nn.Sequential(nn.Conv2d(self.channels, w, 3, stride=(freq_stride, time_stride), padding=1,
+                                            bias=False),
+                                  nn.BatchNorm2d(w), nn.ReLU())
+        self.stages = nn.Sequential(
+            ResBlock2d(w, w, (2, 2)),
+            ResBlock2d(w, 2 * w, (2, 2)),
+            ResBlock2d(2 * w, 3 * w, (2, 1)),
+        )
+        f = self.bands
+        f = (f - 1) // freq_stride + 1
+        for _ in range(3):
+            f = (f - 1) // 2 + 1
+        c = 2 * 3 * w
+        self.collapse = nn.Sequential(nn.Conv1d(3 * w * f, c, 1, bias=False), nn.BatchNorm1d(c), nn.ReLU())
+        self.attention = nn.Sequential(nn.Conv1d(c, 64, 1), nn.Tanh(), nn.Conv1d(64, c, 1))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * c, 64), nn.ReLU(),
+                                  nn.Dropout(dropout), nn.Linear(64, 1))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        x = x.reshape(b, t, self.channels, d // self.channels)
+        if self.cepstral:
+            x = torch.matmul(x, self.idct)  # [B, T, channels, bands]
+        x = x.permute(0, 2, 3, 1)  # [B, channels, bands, T]
+        x = x - x.mean(dim=3, keepdim=True)
+        if self.scale_by_std:
+            x = x / x.std(dim=3, keepdim=True).clamp(min=1e-4)
+        h = self.stages(self.stem(x))  # [B, C, F, T']
+        h = self.collapse(h.flatten(1, 2))  # [B, c, T']
+        w = torch.softmax(self.attention(h), dim=2)
+        mu = (h * w).sum(dim=2)
+        sigma = ((h * h * w).sum(dim=2) - mu * mu).clamp(min=1e-6).sqrt()
+        return torch.cat([mu, sigma], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x)).squeeze(1)
+
+
+ARCHS = ("resnet1d", "resnet2d")
+
+
+def build(settings: dict) -> nn.Module:
+    """The network a run's settings describe (train.py writes them into best.pt;
+    runs from before the 2-D network have no "arch" and are 1-D)."""
+    arch = settings.get("arch", "resnet1d")
+    norm = settings.get("norm", "cmvn")
+    if arch == "resnet1d":
+        return SpoofNet(settings["n_dims"], width=settings["width"], norm=norm)
+    if arch == "resnet2d":
+        return SpoofNet2d(settings["n_dims"], settings["features"], width=settings["width"], norm=norm,
+                          time_stride=settings.get("time_stride", 4))
+    raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
 
 
 class Ensemble(nn.Module):

@@ -29,7 +29,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "eval"))
 import data  # noqa: E402
 import metrics  # noqa: E402
-from model import SpoofNet, count_parameters  # noqa: E402
+import model as nets  # noqa: E402
 
 
 def parse_args():
@@ -45,7 +45,11 @@ def parse_args():
     p.add_argument("--audio-ext", default=".wav")
     p.add_argument("--cache", default=str(data.ROOT / "models" / "work" / "features"))
     p.add_argument("--segment-frames", type=int, default=400)
-    p.add_argument("--width", type=int, default=48)
+    p.add_argument("--arch", choices=nets.ARCHS, default="resnet1d",
+                   help="resnet1d: 1-D convolutions over time (the shipped design); resnet2d: 2-D over "
+                        "(frequency, time) (model.py)")
+    p.add_argument("--width", type=int, help="channels of the first stage (default 48 for resnet1d, 16 for "
+                                             "resnet2d)")
     p.add_argument("--norm", choices=["cmvn", "cmn"], default="cmvn",
                    help="per-segment normalisation of the features inside the network")
     p.add_argument("--epochs", type=int, default=12)
@@ -210,7 +214,11 @@ def main():
         say(f"  domain {d}: {nb} bonafide, {ns} spoof train clips")
 
     torch.manual_seed(args.seed)
-    model = SpoofNet(n_dims, width=args.width, norm=args.norm)
+    if args.width is None:
+        args.width = 48 if args.arch == "resnet1d" else 16
+    features = json.loads(pathlib.Path(args.features).read_text())
+    model = nets.build({"arch": args.arch, "n_dims": n_dims, "width": args.width, "norm": args.norm,
+                        "features": features})
     if args.init:
         model.load_state_dict(torch.load(args.init)["model"])
         say(f"initialised from {args.init}")
@@ -228,7 +236,7 @@ def main():
         state = ckpt["state"]
         rng = np.random.default_rng(args.seed + state["epoch"])
         say(f"resumed after epoch {state['epoch']}")
-    say(f"model: {count_parameters(model)} parameters")
+    say(f"model: {args.arch}, {nets.count_parameters(model)} parameters")
 
     # Class-balanced sampling: half of every batch is bonafide, half spoof.
     idx_bona, p_bona = class_sampler(train_items, labels, 0)
@@ -283,8 +291,7 @@ def main():
                                  "dev_eer": dev_eer, "seconds": time.time() - t0})
         say(f"epoch {state['epoch']}/{args.epochs} loss {np.mean(losses):.4f} dev EER {100 * dev_eer:.2f}% "
             f"({time.time() - t0:.0f} s)")
-        settings = {"features": json.loads(pathlib.Path(args.features).read_text()),
-                    "n_dims": n_dims, "width": args.width, "norm": args.norm, "segment_frames": args.segment_frames,
+        settings = {"features": features, "arch": args.arch, "n_dims": n_dims, "width": args.width, "norm": args.norm, "segment_frames": args.segment_frames,
                     "excluded_systems": args.exclude_system, "train_clips": len(train_items),
                     "extra": args.extra, "splice_prob": args.splice_prob, "init": args.init,
                     "pair_frac": args.pair_frac if partners else 0.0, "pair_margin": args.pair_margin,
