@@ -29,7 +29,7 @@ fi
 $PY models/eval/samples.py --model "$model" > "$out/samples.txt"
 grep -E "^bundled|^partial fake:" "$out/samples.txt"
 $PY models/eval/devset.py --model "$model" --out "$out/devset.json" > "$out/devset.log"
-grep -v "scored" "$out/devset.log" | tail -6
+grep -E "^devset:" "$out/devset.log"
 if [[ -n "${CODECS:-}" ]]; then
   $PY models/eval/codec_invariance.py --model "$model" --meta "$CORPUS/protocols/meta.tsv" \
     --clips "$CORPUS/clips" --work models/work/codecs --out "$out/codecs.json" > "$out/codecs.log"

@@ -169,7 +169,7 @@ def main():
     if logo:
         (results / "logo.json").write_text(json.dumps({k: v["overall"] for k, v in logo.items()}, indent=1))
 
-    lines = [f"# spoofd default model — model card",
+    lines = ["# spoofd default model — model card",
              "",
              f"Generated {datetime.date.today().isoformat()} by `models/eval/model_card.py` from the "
              "evaluation files of `models/build_model.sh`; the raw numbers are in `models/results/`.",

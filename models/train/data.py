@@ -13,7 +13,6 @@ resumable and identical to what the service computes.
 import dataclasses
 import hashlib
 import json
-import os
 import pathlib
 import subprocess
 import sys

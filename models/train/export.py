@@ -134,7 +134,7 @@ def main():
         },
         "default_operating_point": "balanced",
         "dev_metrics": summary,
-        "training": {"arch": settings.get("arch", "resnet1d"), "epochs": settings["epoch"], "train_clips": settings["train_clips"],
+        "training": {"arch": settings.get("arch", "resnet1d"), "head": settings.get("head", "bce"), "epochs": settings["epoch"], "train_clips": settings["train_clips"],
                      "excluded_systems": settings["excluded_systems"], "width": settings["width"],
                      "norm": settings.get("norm", "cmvn"),
                      "extra_data": [e.split(":")[0] for e in settings.get("extra", [])],

@@ -48,8 +48,46 @@ class ResBlock1d(nn.Module):
         return F.relu(y + self.skip(x))
 
 
+class OneClassHead(nn.Module):
+    """Pooled statistics -> the negated cosine between a 64-d embedding and a learned
+    direction of genuine speech, in [-1, 1] (positive = synthetic). Trained with the
+    one-class softmax loss of Zhang, Jiang and Duan (IEEE SPL 2021, arXiv 2010.13995):
+    genuine embeddings are pulled within a tight angle of the direction and synthetic
+    ones only pushed outside a wide one, so the boundary is drawn around genuine
+    speech rather than around the synthesizers seen in training. Output [B, 1]."""
+
+    def __init__(self, n_in: int, dropout: float):
+        super().__init__()
+        self.proj = nn.Sequential(nn.Dropout(dropout), nn.Linear(n_in, 64))
+        self.center = nn.Parameter(torch.randn(64) * 0.1)
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        z = F.normalize(self.proj(e), dim=1)
+        return -(z @ F.normalize(self.center, dim=0)).unsqueeze(1)
+
+
+def make_head(kind: str, n_in: int, dropout: float) -> nn.Module:
+    """bce: an MLP to one logit, trained with binary cross-entropy; ocsoftmax: OneClassHead."""
+    if kind == "bce":
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(n_in, 64), nn.ReLU(),
+                             nn.Dropout(dropout), nn.Linear(64, 1))
+    if kind == "ocsoftmax":
+        return OneClassHead(n_in, dropout)
+    raise ValueError(f"unknown head {kind!r} (bce or ocsoftmax)")
+
+
+def one_class_loss(out: torch.Tensor, y: torch.Tensor, m_genuine: float = 0.9, m_synthetic: float = 0.2,
+                   alpha: float = 20.0) -> torch.Tensor:
+    """OC-softmax on OneClassHead outputs (out = -cosine, y = 1 for synthetic): genuine
+    segments are penalised below cosine m_genuine, synthetic ones above m_synthetic."""
+    cos = -out
+    margin = torch.where(y > 0.5, alpha * (cos - m_synthetic), alpha * (m_genuine - cos))
+    return F.softplus(margin).mean()
+
+
 class SpoofNet(nn.Module):
-    def __init__(self, n_dims: int, width: int = 64, dropout: float = 0.3, norm: str = "cmvn"):
+    def __init__(self, n_dims: int, width: int = 64, dropout: float = 0.3, norm: str = "cmvn",
+                 head: str = "bce"):
         super().__init__()
         if norm not in ("cmvn", "cmn"):
             raise ValueError(f"norm must be cmvn or cmn, not {norm}")
@@ -64,8 +102,7 @@ class SpoofNet(nn.Module):
         )
         c = 2 * width
         self.attention = nn.Sequential(nn.Conv1d(c, 64, 1), nn.Tanh(), nn.Conv1d(64, c, 1))
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * c, 64), nn.ReLU(),
-                                  nn.Dropout(dropout), nn.Linear(64, 1))
+        self.head = make_head(head, 2 * c, dropout)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         # Per-segment normalisation over time (the features stay raw in the contract).
@@ -122,7 +159,7 @@ class SpoofNet2d(nn.Module):
     per segment as SpoofNet at the default width (see MODEL_CARD.md)."""
 
     def __init__(self, n_dims: int, features: dict, width: int = 16, dropout: float = 0.3,
-                 norm: str = "cmvn", time_stride: int = 4):
+                 norm: str = "cmvn", time_stride: int = 4, head: str = "bce"):
         super().__init__()
         if norm not in ("cmvn", "cmn"):
             raise ValueError(f"norm must be cmvn or cmn, not {norm}")
@@ -156,8 +193,7 @@ class SpoofNet2d(nn.Module):
         c = 2 * 3 * w
         self.collapse = nn.Sequential(nn.Conv1d(3 * w * f, c, 1, bias=False), nn.BatchNorm1d(c), nn.ReLU())
         self.attention = nn.Sequential(nn.Conv1d(c, 64, 1), nn.Tanh(), nn.Conv1d(64, c, 1))
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * c, 64), nn.ReLU(),
-                                  nn.Dropout(dropout), nn.Linear(64, 1))
+        self.head = make_head(head, 2 * c, dropout)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
@@ -187,11 +223,12 @@ def build(settings: dict) -> nn.Module:
     runs from before the 2-D network have no "arch" and are 1-D)."""
     arch = settings.get("arch", "resnet1d")
     norm = settings.get("norm", "cmvn")
+    head = settings.get("head", "bce")
     if arch == "resnet1d":
-        return SpoofNet(settings["n_dims"], width=settings["width"], norm=norm)
+        return SpoofNet(settings["n_dims"], width=settings["width"], norm=norm, head=head)
     if arch == "resnet2d":
         return SpoofNet2d(settings["n_dims"], settings["features"], width=settings["width"], norm=norm,
-                          time_stride=settings.get("time_stride", 4))
+                          time_stride=settings.get("time_stride", 4), head=head)
     raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
 
 
