@@ -57,6 +57,14 @@ def group_table(first_column, groups):
                  group_rows(groups))
 
 
+def measured(work_file, results_file):
+    """An evaluation result: from this machine's run (work_file, copied into the committed
+    results_file) or, on a machine without that run, from the committed copy."""
+    if work_file.exists():
+        shutil.copy(work_file, results_file)
+    return load(results_file)
+
+
 def neural_sections(work, results):
     """Tables for the public neural sources, the vocoder copies and leave-one-source-out."""
     import csv
@@ -82,9 +90,8 @@ def neural_sections(work, results):
                   table(["source", "genuine clips (h)", "synthetic clips (h)", "generators"],
                         [[k, f"{v['bonafide'][0]} ({v['bonafide'][1]:.2f})", f"{v['spoof'][0]} ({v['spoof'][1]:.2f})",
                           ", ".join(sorted(v["gens"]))] for k, v in sorted(per.items())]), ""]
-    neural = load(work / "eval" / "neural" / "eval.json")
+    neural = measured(work / "eval" / "neural" / "eval.json", results / "eval_neural.json")
     if neural:
-        shutil.copy(work / "eval" / "neural" / "eval.json", results / "eval_neural.json")
         o = neural["overall"]
         lines += ["## Neural sources, eval split (utterances never seen in training)", "",
                   table(["files (genuine + synthetic)", "EER (95% bootstrap interval)", "minDCF", "Cllr", "false alarms @balanced",
@@ -100,9 +107,8 @@ def neural_sections(work, results):
                   group_table("generator", neural["per_generator"]), "",
                   "### Per channel condition (neural eval split)", "",
                   group_table("condition", neural["per_condition"]), ""]
-    voc = load(work / "eval" / "vocoded" / "eval.json")
+    voc = measured(work / "eval" / "vocoded" / "eval.json", results / "eval_vocoded.json")
     if voc:
-        shutil.copy(work / "eval" / "vocoded" / "eval.json", results / "eval_vocoded.json")
         lines += ["## Vocoders trained here: copies of held-out genuine speakers", "",
                   "Each checkpoint resynthesises eval-split genuine clips (speakers never seen by the vocoders "
                   "or the detector); the copies are scored against all genuine eval clips of the Debian corpus.", "",
@@ -124,13 +130,23 @@ def neural_sections(work, results):
                   table(["held-out source", "fold", "synthetic clips", "own genuine clips", "EER"], rows), "",
                   f"Mean EER {pct(loso['mean_eer'])}; worst source: {loso['worst']} "
                   f"({pct(loso['sources'][loso['worst']]['eer'])}).", ""]
-    sn = load(work / "eval" / "shortcut_neural.json")
+    sn = measured(work / "eval" / "shortcut_neural.json", results / "shortcut_neural.json")
     if sn:
-        shutil.copy(work / "eval" / "shortcut_neural.json", results / "shortcut_neural.json")
         rows = [[k, pct(v["eval_eer"])] for k, v in sn["classifiers"].items()]
         lines += ["### Channel-shortcut check on the neural sources", "",
                   table(["classifier on channel statistics", "eval EER"], rows), ""]
     return lines
+
+
+def shipped_contract():
+    """The contract inside the committed default model (spoofd/contract.json), or {}."""
+    try:
+        import torch
+        files = {"spoofd/contract.json": ""}
+        torch.jit.load(str(ROOT / "models" / "spoofd-default.pt"), _extra_files=files)
+        return json.loads(files["spoofd/contract.json"])
+    except Exception:  # no torch here, or no model file: the card goes without the table
+        return {}
 
 
 def main():
@@ -144,14 +160,14 @@ def main():
     results = ROOT / "models" / "results"
     results.mkdir(parents=True, exist_ok=True)
 
-    contract = load(work / "runs" / "contract_default.json") or {}
-    default = load(work / "eval" / "default" / "eval.json")
-    devset = load(work / "eval" / "devset.json")
-    shortcut = load(work / "eval" / "shortcut.json")
+    contract = load(work / "runs" / "contract_default.json") or shipped_contract()
+    default = measured(work / "eval" / "default" / "eval.json", results / "eval_json")
+    devset = measured(work / "eval" / "devset.json", results / "devset.json")
+    shortcut = measured(work / "eval" / "shortcut.json", results / "shortcut.json")
     # The same check without the statistics the model's front-end cannot see
     # (shortcut_check.py --drop), e.g. dc once the contract has remove_dc.
-    shortcut_blind = load(work / "eval" / "shortcut_nodc.json")
-    codecs = load(work / "eval" / "codecs.json")
+    shortcut_blind = measured(work / "eval" / "shortcut_nodc.json", results / "shortcut_nodc.json")
+    codecs = measured(work / "eval" / "codecs.json", results / "codecs.json")
     fronts = {fe: load(work / "eval" / fe / "eval.json") for fe in ("lfcc60", "logmel80", "logspec257")}
     logo = {}
     logo_dir = work / "eval" / "logo"
@@ -164,12 +180,8 @@ def main():
         logo = {k: {"overall": v} for k, v in json.loads((results / "logo.json").read_text()).items()}
         logo_from_results = True
 
-    for src in [work / "eval" / "default" / "eval.json", work / "eval" / "devset.json",
-                work / "eval" / "shortcut.json", work / "eval" / "shortcut_nodc.json",
-                work / "eval" / "codecs.json",
-                work / "eval" / "default" / "eval.det.png"]:
-        if src.exists():
-            shutil.copy(src, results / src.name.replace("eval.", "eval_"))
+    if (work / "eval" / "default" / "eval.det.png").exists():
+        shutil.copy(work / "eval" / "default" / "eval.det.png", results / "eval_det.png")
     for fe, d in fronts.items():
         if d:
             (results / f"frontend_{fe}.json").write_text(json.dumps(d["overall"], indent=1))
