@@ -29,7 +29,7 @@ models/corpus/build_corpus.sh "${smoke[@]}" --jobs "${JOBS:-2}"
 
 common=(--protocols "$CORPUS/protocols" --audio-dir "$CORPUS/clips")
 
-# Public neural speech from the repositories in models/corpus/sources.tsv (bare
+# Public neural speech from the repositories in models/corpus/sources*.tsv (bare
 # mirrors under $SPOOFD_MIRROR, see extract_neural.py for how to get them), and
 # copy-synthesis with two vocoders trained here on the genuine train split.
 # Recordings that also appear in the evaluation devset (same utterance name) are
@@ -37,12 +37,14 @@ common=(--protocols "$CORPUS/protocols" --audio-dir "$CORPUS/clips")
 devset_manifest=${DEVSET_MANIFEST:-../shared/devset/manifest.tsv}
 exclude=()
 [[ -f "$devset_manifest" ]] && exclude=(--exclude-utterances "$devset_manifest")
-$PY models/corpus/extract_neural.py --jobs "${JOBS:-2}" "${exclude[@]}"
+# Both tables: the shipped model (2026.11.27) was fine-tuned on all 31 pages.
+sources=(--sources models/corpus/sources.tsv --sources models/corpus/sources_more.tsv)
+$PY models/corpus/extract_neural.py --jobs "${JOBS:-2}" "${exclude[@]}" "${sources[@]}"
 # Two more channel draws of the pages' train split: the same few genuine page
 # recordings (0.5 h) under other levels, noise floors and codecs, so the detector
 # cannot memorise them (neural eval EER 41.5% -> 38.2% in the same recipe).
 for n in 1 2; do
-  $PY models/corpus/extract_neural.py --jobs "${JOBS:-2}" "${exclude[@]}" --draw "$n" --splits train
+  $PY models/corpus/extract_neural.py --jobs "${JOBS:-2}" "${exclude[@]}" "${sources[@]}" --draw "$n" --splits train
 done
 for kind in upsample istft; do
   $PY models/corpus/vocoders/train_vocoder.py --kind "$kind" --out "$WORK/vocoders/$kind" \
