@@ -29,23 +29,37 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class ResBlock1d(nn.Module):
-    def __init__(self, channels_in: int, channels_out: int, stride: int, dilation: int = 1):
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and a (projected) skip connection, in 1-D
+    (time) or 2-D (frequency x time)."""
+
+    def __init__(self, channels_in: int, channels_out: int, stride, dilation: int = 1, dims: int = 1):
         super().__init__()
-        self.conv1 = nn.Conv1d(channels_in, channels_out, 3, stride=stride, padding=dilation,
-                               dilation=dilation, bias=False)
-        self.bn1 = nn.BatchNorm1d(channels_out)
-        self.conv2 = nn.Conv1d(channels_out, channels_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm1d(channels_out)
+        conv = nn.Conv1d if dims == 1 else nn.Conv2d
+        norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+        self.conv1 = conv(channels_in, channels_out, 3, stride=stride, padding=dilation, dilation=dilation,
+                          bias=False)
+        self.bn1 = norm(channels_out)
+        self.conv2 = conv(channels_out, channels_out, 3, padding=1, bias=False)
+        self.bn2 = norm(channels_out)
         self.skip = nn.Identity()
-        if stride != 1 or channels_in != channels_out:
-            self.skip = nn.Sequential(nn.Conv1d(channels_in, channels_out, 1, stride=stride, bias=False),
-                                      nn.BatchNorm1d(channels_out))
+        if stride not in (1, (1, 1)) or channels_in != channels_out:
+            self.skip = nn.Sequential(conv(channels_in, channels_out, 1, stride=stride, bias=False),
+                                      norm(channels_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
         return F.relu(y + self.skip(x))
+
+
+def attentive_stats(h: torch.Tensor, attention_logits: torch.Tensor) -> torch.Tensor:
+    """Mean and standard deviation of h [B, C, T] over time, weighted by a softmax of
+    attention_logits over time: [B, 2C]."""
+    w = torch.softmax(attention_logits, dim=2)
+    mu = (h * w).sum(dim=2)
+    sigma = ((h * h * w).sum(dim=2) - mu * mu).clamp(min=1e-6).sqrt()
+    return torch.cat([mu, sigma], dim=1)
 
 
 class OneClassHead(nn.Module):
@@ -95,10 +109,10 @@ class SpoofNet(nn.Module):
         self.stem = nn.Sequential(nn.Conv1d(n_dims, width, 5, padding=2, bias=False),
                                   nn.BatchNorm1d(width), nn.ReLU())
         self.stages = nn.Sequential(
-            ResBlock1d(width, width, 1),
-            ResBlock1d(width, width, 2, dilation=1),
-            ResBlock1d(width, 2 * width, 2, dilation=2),
-            ResBlock1d(2 * width, 2 * width, 2, dilation=1),
+            ResBlock(width, width, 1),
+            ResBlock(width, width, 2, dilation=1),
+            ResBlock(width, 2 * width, 2, dilation=2),
+            ResBlock(2 * width, 2 * width, 2, dilation=1),
         )
         c = 2 * width
         self.attention = nn.Sequential(nn.Conv1d(c, 64, 1), nn.Tanh(), nn.Conv1d(64, c, 1))
@@ -111,31 +125,10 @@ class SpoofNet(nn.Module):
             x = x / x.std(dim=1, keepdim=True).clamp(min=1e-4)
         x = x.transpose(1, 2)  # [B, dims, frames]
         h = self.stages(self.stem(x))
-        w = torch.softmax(self.attention(h), dim=2)
-        mu = (h * w).sum(dim=2)
-        sigma = ((h * h * w).sum(dim=2) - mu * mu).clamp(min=1e-6).sqrt()
-        return torch.cat([mu, sigma], dim=1)
+        return attentive_stats(h, self.attention(h))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x)).squeeze(1)
-
-
-class ResBlock2d(nn.Module):
-    def __init__(self, channels_in: int, channels_out: int, stride: tuple):
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels_out)
-        self.conv2 = nn.Conv2d(channels_out, channels_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels_out)
-        self.skip = nn.Identity()
-        if stride != (1, 1) or channels_in != channels_out:
-            self.skip = nn.Sequential(nn.Conv2d(channels_in, channels_out, 1, stride=stride, bias=False),
-                                      nn.BatchNorm2d(channels_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        return F.relu(y + self.skip(x))
 
 
 def inverse_dct(n_filters: int, n_coeffs: int) -> torch.Tensor:
@@ -182,9 +175,9 @@ class SpoofNet2d(nn.Module):
                                             bias=False),
                                   nn.BatchNorm2d(w), nn.ReLU())
         self.stages = nn.Sequential(
-            ResBlock2d(w, w, (2, 2)),
-            ResBlock2d(w, 2 * w, (2, 2)),
-            ResBlock2d(2 * w, 3 * w, (2, 1)),
+            ResBlock(w, w, (2, 2), dims=2),
+            ResBlock(w, 2 * w, (2, 2), dims=2),
+            ResBlock(2 * w, 3 * w, (2, 1), dims=2),
         )
         f = self.bands
         f = (f - 1) // freq_stride + 1
@@ -206,10 +199,7 @@ class SpoofNet2d(nn.Module):
             x = x / x.std(dim=3, keepdim=True).clamp(min=1e-4)
         h = self.stages(self.stem(x))  # [B, C, F, T']
         h = self.collapse(h.flatten(1, 2))  # [B, c, T']
-        w = torch.softmax(self.attention(h), dim=2)
-        mu = (h * w).sum(dim=2)
-        sigma = ((h * h * w).sum(dim=2) - mu * mu).clamp(min=1e-6).sqrt()
-        return torch.cat([mu, sigma], dim=1)
+        return attentive_stats(h, self.attention(h))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x)).squeeze(1)
