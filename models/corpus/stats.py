@@ -34,7 +34,7 @@ are described in [NEURAL.md](NEURAL.md).
 ```sh
 sudo apt-get install -y --no-install-recommends $(cat models/corpus/packages.txt)
 models/corpus/build_corpus.sh --smoke            # ~10 min of audio, a few minutes
-models/corpus/build_corpus.sh --jobs 1           # full build into models/corpus/data/
+models/corpus/build_corpus.sh --jobs 2           # full build into models/corpus/data/ (13.5 min on 2 cores, 2026-11-27)
 #   options: --hours H (genuine hours, default 7), --max-per-source N, --seed S, --data DIR
 ```
 
