@@ -53,6 +53,25 @@ class ResBlock(nn.Module):
         return F.relu(y + self.skip(x))
 
 
+NORMS = ("cmvn", "cmn")
+HEADS = ("bce", "ocsoftmax")
+
+
+def scales_by_std(norm: str) -> bool:
+    """cmvn: each feature row is scaled to unit variance after its mean is removed; cmn: mean only."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be cmvn or cmn, not {norm}")
+    return norm == "cmvn"
+
+
+def normalize_over(x: torch.Tensor, dim: int, scale_by_std: bool) -> torch.Tensor:
+    """Per-segment normalisation along the time axis `dim` (the features stay raw in the contract)."""
+    x = x - x.mean(dim=dim, keepdim=True)
+    if scale_by_std:
+        x = x / x.std(dim=dim, keepdim=True).clamp(min=1e-4)
+    return x
+
+
 def attentive_stats(h: torch.Tensor, attention_logits: torch.Tensor) -> torch.Tensor:
     """Mean and standard deviation of h [B, C, T] over time, weighted by a softmax of
     attention_logits over time: [B, 2C]."""
@@ -87,7 +106,7 @@ def make_head(kind: str, n_in: int, dropout: float) -> nn.Module:
                              nn.Dropout(dropout), nn.Linear(64, 1))
     if kind == "ocsoftmax":
         return OneClassHead(n_in, dropout)
-    raise ValueError(f"unknown head {kind!r} (bce or ocsoftmax)")
+    raise ValueError(f"unknown head {kind!r} (known: {', '.join(HEADS)})")
 
 
 def one_class_loss(out: torch.Tensor, y: torch.Tensor, m_genuine: float = 0.9, m_synthetic: float = 0.2,
@@ -103,9 +122,7 @@ class SpoofNet(nn.Module):
     def __init__(self, n_dims: int, width: int = 64, dropout: float = 0.3, norm: str = "cmvn",
                  head: str = "bce"):
         super().__init__()
-        if norm not in ("cmvn", "cmn"):
-            raise ValueError(f"norm must be cmvn or cmn, not {norm}")
-        self.scale_by_std = norm == "cmvn"
+        self.scale_by_std = scales_by_std(norm)
         self.stem = nn.Sequential(nn.Conv1d(n_dims, width, 5, padding=2, bias=False),
                                   nn.BatchNorm1d(width), nn.ReLU())
         self.stages = nn.Sequential(
@@ -119,10 +136,7 @@ class SpoofNet(nn.Module):
         self.head = make_head(head, 2 * c, dropout)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        # Per-segment normalisation over time (the features stay raw in the contract).
-        x = x - x.mean(dim=1, keepdim=True)
-        if self.scale_by_std:
-            x = x / x.std(dim=1, keepdim=True).clamp(min=1e-4)
+        x = normalize_over(x, 1, self.scale_by_std)
         x = x.transpose(1, 2)  # [B, dims, frames]
         h = self.stages(self.stem(x))
         return attentive_stats(h, self.attention(h))
@@ -154,9 +168,7 @@ class SpoofNet2d(nn.Module):
     def __init__(self, n_dims: int, features: dict, width: int = 16, dropout: float = 0.3,
                  norm: str = "cmvn", time_stride: int = 4, head: str = "bce"):
         super().__init__()
-        if norm not in ("cmvn", "cmn"):
-            raise ValueError(f"norm must be cmvn or cmn, not {norm}")
-        self.scale_by_std = norm == "cmvn"
+        self.scale_by_std = scales_by_std(norm)
         self.channels = 1 + int(features.get("deltas", 0))
         if n_dims % self.channels:
             raise ValueError(f"{n_dims} feature dims do not split into {self.channels} channels")
@@ -194,9 +206,7 @@ class SpoofNet2d(nn.Module):
         if self.cepstral:
             x = torch.matmul(x, self.idct)  # [B, T, channels, bands]
         x = x.permute(0, 2, 3, 1)  # [B, channels, bands, T]
-        x = x - x.mean(dim=3, keepdim=True)
-        if self.scale_by_std:
-            x = x / x.std(dim=3, keepdim=True).clamp(min=1e-4)
+        x = normalize_over(x, 3, self.scale_by_std)
         h = self.stages(self.stem(x))  # [B, C, F, T']
         h = self.collapse(h.flatten(1, 2))  # [B, c, T']
         return attentive_stats(h, self.attention(h))

@@ -48,12 +48,12 @@ def parse_args():
     p.add_argument("--arch", choices=nets.ARCHS, default="resnet1d",
                    help="resnet1d: 1-D convolutions over time (the shipped design); resnet2d: 2-D over "
                         "(frequency, time) (model.py)")
-    p.add_argument("--head", choices=["bce", "ocsoftmax"], default="bce",
+    p.add_argument("--head", choices=nets.HEADS, default="bce",
                    help="bce: binary cross-entropy on a logit; ocsoftmax: one-class softmax around genuine "
                         "speech (model.py: OneClassHead)")
     p.add_argument("--width", type=int, help="channels of the first stage (default 48 for resnet1d, 16 for "
                                              "resnet2d)")
-    p.add_argument("--norm", choices=["cmvn", "cmn"], default="cmvn",
+    p.add_argument("--norm", choices=nets.NORMS, default="cmvn",
                    help="per-segment normalisation of the features inside the network")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--steps-per-epoch", type=int, default=300)
@@ -219,9 +219,10 @@ def main():
     torch.manual_seed(args.seed)
     if args.width is None:
         args.width = 48 if args.arch == "resnet1d" else 16
-    features = json.loads(pathlib.Path(args.features).read_text())
-    model = nets.build({"arch": args.arch, "head": args.head, "n_dims": n_dims, "width": args.width,
-                        "norm": args.norm, "features": features})
+    # What model.build needs to rebuild the network; saved with every checkpoint.
+    network = {"features": json.loads(pathlib.Path(args.features).read_text()), "arch": args.arch,
+               "head": args.head, "n_dims": n_dims, "width": args.width, "norm": args.norm}
+    model = nets.build(network)
     if args.init:
         model.load_state_dict(torch.load(args.init)["model"])
         say(f"initialised from {args.init}")
@@ -297,8 +298,7 @@ def main():
                                  "dev_eer": dev_eer, "seconds": time.time() - t0})
         say(f"epoch {state['epoch']}/{args.epochs} loss {np.mean(losses):.4f} dev EER {100 * dev_eer:.2f}% "
             f"({time.time() - t0:.0f} s)")
-        settings = {"features": features, "arch": args.arch, "head": args.head, "n_dims": n_dims,
-                    "width": args.width, "norm": args.norm, "segment_frames": args.segment_frames,
+        settings = {**network, "segment_frames": args.segment_frames,
                     "excluded_systems": args.exclude_system, "train_clips": len(train_items),
                     "extra": args.extra, "splice_prob": args.splice_prob, "init": args.init,
                     "pair_frac": args.pair_frac if partners else 0.0, "pair_margin": args.pair_margin,
