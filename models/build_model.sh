@@ -90,17 +90,13 @@ for fe in lfcc60 logmel80; do
   $PY models/eval/evaluate.py --model "$WORK/runs/$fe/model.pt" --protocol "$CORPUS/protocols/eval.txt" \
     --audio-dir "$CORPUS/clips" --meta "$CORPUS/protocols/meta.tsv" --out "$WORK/eval/$fe"
 done
-$PY models/eval/evaluate.py --model models/spoofd-default.pt --protocol "$CORPUS/protocols/eval.txt" \
-  --audio-dir "$CORPUS/clips" --meta "$CORPUS/protocols/meta.tsv" --out "$WORK/eval/default"
-$PY models/eval/devset.py --model models/spoofd-default.pt --out "$WORK/eval/devset.json"
-# Neural sources (eval split) and the vocoder copies against their genuine originals.
-$PY models/eval/evaluate.py --model models/spoofd-default.pt --protocol "$CORPUS/neural/protocols/eval.txt" \
-  --audio-dir "$CORPUS/neural/clips" --meta "$CORPUS/neural/meta.tsv" --out "$WORK/eval/neural"
+# The vocoder copies against the Debian eval genuine clips, then the shipped model on
+# every split the card reports (candidate.sh: Debian eval, neural eval, copies, bundled
+# samples, devset, codec invariance) into $WORK/eval.
 $PY models/eval/combine.py --out "$WORK/combined/vocoded" \
   --set "$CORPUS/vocoded/protocols/eval.txt:$CORPUS/vocoded/clips:$CORPUS/vocoded/meta.tsv" \
   --set "$CORPUS/protocols/eval.txt:$CORPUS/clips:$CORPUS/protocols/meta.tsv:bonafide"
-$PY models/eval/evaluate.py --model models/spoofd-default.pt --protocol "$WORK/combined/vocoded/eval.txt" \
-  --audio-dir "$WORK/combined/vocoded/clips" --meta "$WORK/combined/vocoded/meta.tsv" --out "$WORK/eval/vocoded"
+CODECS=1 models/eval/candidate.sh models/spoofd-default.pt "$WORK/eval"
 $PY models/eval/shortcut_check.py --meta "$CORPUS/neural/meta.tsv" --clips "$CORPUS/neural/clips" \
   --out "$WORK/eval/shortcut_neural.json"
 # Leave-one-source-out over the neural sources (reduced runs, sources grouped in folds).
@@ -111,8 +107,6 @@ $PY models/eval/shortcut_check.py --meta "$CORPUS/protocols/meta.tsv" --clips "$
 # The same without the DC offset, which the model's front-end removes (remove_dc).
 $PY models/eval/shortcut_check.py --meta "$CORPUS/protocols/meta.tsv" --clips "$CORPUS/clips" \
   --drop dc --out "$WORK/eval/shortcut_nodc.json"
-$PY models/eval/codec_invariance.py --model models/spoofd-default.pt --meta "$CORPUS/protocols/meta.tsv" \
-  --clips "$CORPUS/clips" --work "$WORK/codecs" --out "$WORK/eval/codecs.json"
 
 # Leave-one-generator-family-out over the Debian corpus: train without the
 # family's generators (also kept out of the dev split that picks the epoch), test
