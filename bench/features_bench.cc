@@ -47,6 +47,17 @@ spoofd::dsp::FeatureConfig Config(spoofd::dsp::FeatureKind kind, int n_filters, 
   return c;
 }
 
+// models/train/configs/cqcc60.json: 60 constant-Q filters from 125 Hz on a
+// 1024-point FFT (the lowest filter must span a bin), 20 coefficients + deltas.
+spoofd::dsp::FeatureConfig Cqcc60() {
+  spoofd::dsp::FeatureConfig c = Config(spoofd::dsp::FeatureKind::kCqcc, 60, 20, 2);
+  c.n_fft = 1024;
+  c.win_length = 1024;
+  c.f_min_hz = 125.0;
+  c.remove_dc = true;
+  return c;
+}
+
 using spoofd::dsp::FeatureKind;
 BENCHMARK_CAPTURE(BM_Features, lfcc_20, Config(FeatureKind::kLfcc, 20, 20, 0))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Features, lfcc_20_deltas2, Config(FeatureKind::kLfcc, 20, 20, 2))->Unit(benchmark::kMillisecond);
@@ -54,6 +65,7 @@ BENCHMARK_CAPTURE(BM_Features, lfcc_70x60, Config(FeatureKind::kLfcc, 70, 60, 0)
 BENCHMARK_CAPTURE(BM_Features, mfcc_40x20, Config(FeatureKind::kMfcc, 40, 20, 0))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Features, logmel_80, Config(FeatureKind::kLogMel, 80, 0, 0))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Features, logspec_257, Config(FeatureKind::kLogSpec, 0, 0, 0))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Features, cqcc60, Cqcc60())->Unit(benchmark::kMillisecond);
 
 void BM_StreamingLfcc20ms(benchmark::State& state) {
   // Live-call shape: 20 ms packets (320 samples) through the streaming path.

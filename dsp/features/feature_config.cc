@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "dsp/features/filterbank.h"
 #include "nlohmann/json.hpp"
 
 namespace spoofd::dsp {
@@ -19,10 +20,11 @@ struct EnumName {
   std::string_view name;
 };
 
-constexpr std::array<EnumName<FeatureKind>, 4> kKindNames{{{FeatureKind::kLfcc, "lfcc"},
+constexpr std::array<EnumName<FeatureKind>, 5> kKindNames{{{FeatureKind::kLfcc, "lfcc"},
                                                             {FeatureKind::kMfcc, "mfcc"},
                                                             {FeatureKind::kLogMel, "logmel"},
-                                                            {FeatureKind::kLogSpec, "logspec"}}};
+                                                            {FeatureKind::kLogSpec, "logspec"},
+                                                            {FeatureKind::kCqcc, "cqcc"}}};
 constexpr std::array<EnumName<WindowType>, 2> kWindowNames{
     {{WindowType::kHann, "hann"}, {WindowType::kHamming, "hamming"}}};
 constexpr std::array<EnumName<LogKind>, 2> kLogNames{{{LogKind::kLn, "ln"}, {LogKind::kDb, "db"}}};
@@ -113,6 +115,7 @@ int FeatureConfig::StaticDims() const {
   switch (kind) {
     case FeatureKind::kLfcc:
     case FeatureKind::kMfcc:
+    case FeatureKind::kCqcc:
       return n_coeffs;
     case FeatureKind::kLogMel:
       return n_filters;
@@ -135,7 +138,7 @@ absl::Status FeatureConfig::Validate() const {
   if (has_filterbank && (n_filters < 1 || n_filters > n_fft / 2 + 1)) {
     return Invalid("n_filters", "in [1, n_fft/2 + 1]", n_filters);
   }
-  if ((kind == FeatureKind::kLfcc || kind == FeatureKind::kMfcc) &&
+  if ((kind == FeatureKind::kLfcc || kind == FeatureKind::kMfcc || kind == FeatureKind::kCqcc) &&
       (n_coeffs < 1 || n_coeffs > n_filters)) {
     return Invalid("n_coeffs", "in [1, n_filters]", n_coeffs);
   }
@@ -145,6 +148,18 @@ absl::Status FeatureConfig::Validate() const {
   }
   if (has_filterbank && !(EffectiveFMaxHz() > f_min_hz)) {
     return Invalid("f_max_hz", "greater than f_min_hz", EffectiveFMaxHz());
+  }
+  if (kind == FeatureKind::kCqcc) {
+    if (!(f_min_hz > 0.0)) return Invalid("f_min_hz", "> 0 for cqcc (a log-frequency scale)", f_min_hz);
+    // A triangular filter holds a bin with non-zero weight only if it is wider than
+    // the bin spacing; the lowest constant-Q filter is the narrowest.
+    const double bin_hz = static_cast<double>(sample_rate_hz) / n_fft;
+    if (!(ConstantQLowestWidthHz(f_min_hz, EffectiveFMaxHz(), n_filters) > bin_hz)) {
+      return Invalid("f_min_hz",
+                     absl::StrCat("high enough that the lowest cqcc filter is wider than one FFT bin (",
+                                  bin_hz, " Hz); raise f_min_hz or n_fft, or lower n_filters"),
+                     f_min_hz);
+    }
   }
   if (deltas < 0 || deltas > 2) return Invalid("deltas", "0, 1 or 2", deltas);
   if (!(preemphasis >= 0.0 && preemphasis < 1.0)) {

@@ -15,7 +15,9 @@ enum class FeatureKind {
   kLfcc,    // linear filterbank -> log -> DCT-II (ortho); torchaudio.transforms.LFCC
   kMfcc,    // mel (HTK) filterbank -> log -> DCT-II (ortho); torchaudio.transforms.MFCC
   kLogMel,  // log of mel filterbank energies; log(torchaudio.transforms.MelSpectrogram)
-  kLogSpec  // log power spectrum, n_fft/2+1 bins; log(torchaudio.transforms.Spectrogram)
+  kLogSpec,  // log power spectrum, n_fft/2+1 bins; log(torchaudio.transforms.Spectrogram)
+  kCqcc      // constant-Q (geometrically spaced) filterbank -> log -> DCT-II (ortho): a
+             // CQT-like cepstrum on one STFT; needs f_min_hz > 0
 };
 
 enum class WindowType { kHann, kHamming };  // both periodic, as torch.hann_window's default
@@ -42,8 +44,8 @@ struct FeatureConfig {
   // center=True, the torchaudio default); frame t is centred on sample t*hop.
   // false: frame t covers samples [t*hop, t*hop + n_fft).
   bool center = false;
-  int n_filters = 20;     // filterbank channels (lfcc, mfcc, logmel)
-  int n_coeffs = 20;      // cepstral coefficients kept (lfcc, mfcc), <= n_filters
+  int n_filters = 20;     // filterbank channels (lfcc, mfcc, logmel, cqcc)
+  int n_coeffs = 20;      // cepstral coefficients kept (lfcc, mfcc, cqcc), <= n_filters
   double f_min_hz = 0.0;
   double f_max_hz = 0.0;  // 0 means sample_rate_hz / 2
   int deltas = 0;         // 0: static only; 1: + deltas; 2: + deltas + delta-deltas

@@ -46,6 +46,11 @@ absl::StatusOr<std::shared_ptr<const FeatureExtractor>> FeatureExtractor::Create
       extractor->filters_ = MelFilterbank(n_freqs, config.f_min_hz, config.EffectiveFMaxHz(),
                                           config.n_filters, config.sample_rate_hz);
       break;
+    case FeatureKind::kCqcc:
+      extractor->filters_ = ConstantQFilterbank(n_freqs, config.f_min_hz, config.EffectiveFMaxHz(),
+                                                config.n_filters, config.sample_rate_hz);
+      extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters).cast<double>();
+      break;
     case FeatureKind::kLogSpec:
       break;
   }

@@ -49,6 +49,15 @@ std::vector<Filter> Triangular(int n_freqs, const std::vector<double>& f_pts, in
   return filters;
 }
 
+// n points from start to end (both > 0) with a constant ratio between neighbours.
+std::vector<double> Geomspace(double start, double end, int n) {
+  std::vector<double> out = Linspace(std::log(start), std::log(end), n);
+  for (double& p : out) p = std::exp(p);
+  out.front() = start;  // exact edges, free of exp(log(x)) rounding
+  out.back() = end;
+  return out;
+}
+
 double HzToMel(double hz) { return 2595.0 * std::log10(1.0 + hz / 700.0); }
 double MelToHz(double mel) { return 700.0 * (std::pow(10.0, mel / 2595.0) - 1.0); }
 
@@ -64,6 +73,16 @@ std::vector<Filter> MelFilterbank(int n_freqs, double f_min_hz, double f_max_hz,
   std::vector<double> pts = Linspace(HzToMel(f_min_hz), HzToMel(f_max_hz), n_filters + 2);
   for (double& p : pts) p = MelToHz(p);
   return Triangular(n_freqs, pts, sample_rate_hz);
+}
+
+std::vector<Filter> ConstantQFilterbank(int n_freqs, double f_min_hz, double f_max_hz, int n_filters,
+                                        int sample_rate_hz) {
+  return Triangular(n_freqs, Geomspace(f_min_hz, f_max_hz, n_filters + 2), sample_rate_hz);
+}
+
+double ConstantQLowestWidthHz(double f_min_hz, double f_max_hz, int n_filters) {
+  const std::vector<double> pts = Geomspace(f_min_hz, f_max_hz, n_filters + 2);
+  return pts[2] - pts[0];
 }
 
 Eigen::MatrixXf DctMatrix(int n_coeffs, int n_filters) {

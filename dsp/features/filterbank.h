@@ -25,6 +25,17 @@ std::vector<Filter> LinearFilterbank(int n_freqs, double f_min_hz, double f_max_
 std::vector<Filter> MelFilterbank(int n_freqs, double f_min_hz, double f_max_hz, int n_filters,
                                   int sample_rate_hz);
 
+// Constant-Q: centres equally spaced on a log-frequency scale, f_k = f_min r^k, so
+// every filter's bandwidth is the same fraction of its centre frequency (the
+// geometry of a constant-Q transform, computed on one STFT instead of one window
+// length per bin). Same triangular shape and bin grid as above; requires
+// f_min_hz > 0. A filter narrower than one FFT bin would be empty:
+// ConstantQLowestWidthHz tells the validator how wide the lowest one is.
+std::vector<Filter> ConstantQFilterbank(int n_freqs, double f_min_hz, double f_max_hz, int n_filters,
+                                        int sample_rate_hz);
+// Width in Hz of the lowest constant-Q filter (from its lower to its upper edge).
+double ConstantQLowestWidthHz(double f_min_hz, double f_max_hz, int n_filters);
+
 // ref: torchaudio.functional.create_dct(n_coeffs, n_filters, norm="ortho") (0.13),
 // returned transposed as (n_filters x n_coeffs) so that coeffs = log_energies * dct.
 Eigen::MatrixXf DctMatrix(int n_coeffs, int n_filters);

@@ -13,6 +13,9 @@ import pathlib
 import shutil
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# Front-ends compared in the card: models/train/configs/<name>.json, trained into
+# models/work/runs/<name>, evaluated into models/work/eval/<name>.
+FRONTENDS = ("lfcc60", "logmel80", "cqcc60", "logspec257")
 
 
 def load(path):
@@ -55,6 +58,12 @@ def group_table(first_column, groups):
     """One row per group: its genuine and synthetic files, hours, EER, minDCF and Cllr."""
     return table([first_column, "genuine", "synthetic", "hours", "EER", "minDCF", "Cllr"],
                  group_rows(groups))
+
+
+def front_end_eval(folder):
+    """A front-end's Debian eval result: evaluate.py's eval.json in folder, or
+    default/eval.json when the folder is the output of candidate.sh."""
+    return load(folder / "eval.json") or load(folder / "default" / "eval.json")
 
 
 def measured(work_file, results_file):
@@ -168,7 +177,7 @@ def main():
     # (shortcut_check.py --drop), e.g. dc once the contract has remove_dc.
     shortcut_blind = measured(work / "eval" / "shortcut_nodc.json", results / "shortcut_nodc.json")
     codecs = measured(work / "eval" / "codecs.json", results / "codecs.json")
-    fronts = {fe: load(work / "eval" / fe / "eval.json") for fe in ("lfcc60", "logmel80", "logspec257")}
+    fronts = {fe: front_end_eval(work / "eval" / fe) for fe in FRONTENDS}
     logo = {}
     logo_dir = work / "eval" / "logo"
     if logo_dir.exists():
@@ -232,7 +241,7 @@ def main():
                         [[k, v["n"], pct(v["rate"])] for k, v in default["false_alarms_by_genuine_source"].items()]),
                   ""]
     front_rows = []
-    for fe in ("lfcc60", "logmel80", "logspec257"):
+    for fe in FRONTENDS:
         log = work / "runs" / fe / "train.log"
         if not log.exists():
             continue
@@ -245,8 +254,12 @@ def main():
             continue
         at5 = next((e[2] for e in epochs if e[0] == 5), None)
         d = fronts.get(fe)
+        neural = load(work / "eval" / fe / "neural" / "eval.json")
+        dev = load(work / "eval" / fe / "devset.json")
         front_rows.append([fe, f"{epochs[-1][0]} of {epochs[-1][1]}", pct(at5), pct(min(e[2] for e in epochs)),
                            pct(d["overall"].get("eer")) if d else "—",
+                           pct(neural["overall"].get("eer")) if neural else "—",
+                           pct(dev["overall"].get("eer")) if dev else "—",
                            f"{sum(e[3] for e in epochs) / len(epochs):.0f} s"])
     # The rows are kept in results/frontends.json with the recipe they were measured
     # with, so a machine without those runs keeps the committed table.
@@ -257,12 +270,14 @@ def main():
     elif fronts_file.exists():
         saved = json.loads(fronts_file.read_text())
         recipe, front_rows = saved["recipe"], saved["rows"]
+        # Rows saved before the neural and devset columns existed.
+        front_rows = [r if len(r) == 8 else r[:5] + ["—", "—"] + r[5:] for r in front_rows]
     if front_rows:
         lines += ["## Front-end comparison", "",
                   f"Same network, trained with {recipe}; dev split (file level, mean of window logits). Runs that "
                   "stopped early were stopped for the session's time budget; compare them at epoch 5.", "",
-                  table(["front-end", "epochs run", "dev EER @ epoch 5", "best dev EER", "eval EER",
-                         "seconds / epoch"], front_rows), ""]
+                  table(["front-end", "epochs run", "dev EER @ epoch 5", "best dev EER", "Debian eval EER",
+                         "neural eval EER", "devset EER", "seconds / epoch"], front_rows), ""]
     if logo:
         rows = [[fam, v["overall"].get("n_spoof"), pct(v["overall"].get("eer")), num(v["overall"].get("min_dcf"))]
                 for fam, v in logo.items()]

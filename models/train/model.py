@@ -173,7 +173,7 @@ class SpoofNet2d(nn.Module):
         if n_dims % self.channels:
             raise ValueError(f"{n_dims} feature dims do not split into {self.channels} channels")
         per_channel = n_dims // self.channels
-        if features["kind"] in ("lfcc", "mfcc"):
+        if features["kind"] in ("lfcc", "mfcc", "cqcc"):
             self.bands = int(features["n_filters"])
             self.register_buffer("idct", inverse_dct(self.bands, per_channel))
             self.cepstral = True

@@ -88,7 +88,26 @@ INSTANTIATE_TEST_SUITE_P(
                       BadJson{R"({"preemphasis": 1.5})", "preemphasis"},
                       BadJson{R"({"log_floor": 0})", "log_floor"},
                       BadJson{R"({"center": 1})", "center must be a boolean"},
-                      BadJson{R"({"sample_rate": 16000})", "unknown field 'sample_rate'"}));
+                      BadJson{R"({"sample_rate": 16000})", "unknown field 'sample_rate'"},
+                      // A log-frequency scale cannot start at 0 Hz.
+                      BadJson{R"({"kind": "cqcc", "f_min_hz": 0})", "f_min_hz must be > 0 for cqcc"},
+                      // 60 filters from 50 Hz: the lowest is 7.6 Hz wide, a 512-point FFT's
+                      // bins are 31.25 Hz apart, so it would hold no bin.
+                      BadJson{R"({"kind": "cqcc", "f_min_hz": 50, "n_filters": 60})",
+                              "wider than one FFT bin"}));
+
+TEST(FeatureConfigTest, CqccCountsCoefficientsAndRoundTrips) {
+  absl::StatusOr<FeatureConfig> c = FeatureConfig::FromJson(
+      R"({"kind": "cqcc", "n_fft": 1024, "win_length": 1024, "n_filters": 60, "n_coeffs": 20,
+          "f_min_hz": 125, "deltas": 2})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->kind, FeatureKind::kCqcc);
+  EXPECT_EQ(c->Dims(), 60);
+  EXPECT_THAT(c->ToJson(), HasSubstr("\"kind\":\"cqcc\""));
+  absl::StatusOr<FeatureConfig> back = FeatureConfig::FromJson(c->ToJson());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, *c);
+}
 
 }  // namespace
 }  // namespace spoofd::dsp

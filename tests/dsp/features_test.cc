@@ -238,6 +238,63 @@ TEST(FilterbankTest, TrianglesPeakAtOneAndCoverTheBand) {
   for (const Filter& f : lin) EXPECT_NEAR(f.weights.size(), lin[5].weights.size(), 1.0);
 }
 
+TEST(FilterbankTest, ConstantQFiltersKeepTheirBandwidthToCentreRatio) {
+  // 1024-point FFT at 16 kHz: bins 15.625 Hz apart.
+  const std::vector<Filter> cq = ConstantQFilterbank(513, 125.0, 8000.0, 60, 16000);
+  ASSERT_EQ(cq.size(), 60u);
+  // Centre and width in Hz from the weights themselves, so the test checks the
+  // filters, not the formula that placed them.
+  auto centre_hz = [](const Filter& f) {
+    double sum = 0.0, weighted = 0.0;
+    for (size_t j = 0; j < f.weights.size(); ++j) {
+      sum += f.weights[j];
+      weighted += f.weights[j] * (f.first_bin + static_cast<double>(j)) * 15.625;
+    }
+    return weighted / sum;
+  };
+  for (const Filter& f : cq) ASSERT_FALSE(f.weights.empty());
+  // Ten filters per octave: a filter's centre is twice that of the filter ten below
+  // (2^(60/61) = 1.977 by construction; the bin grid moves the centroids a little).
+  for (int m = 20; m + 10 < 60; ++m) {
+    EXPECT_NEAR(centre_hz(cq[m + 10]) / centre_hz(cq[m]), 1.977, 0.04) << "filter " << m;
+  }
+  // Constant Q: the number of bins under a filter grows with its centre frequency.
+  EXPECT_NEAR(static_cast<double>(cq[55].weights.size()) / cq[45].weights.size(), 2.0, 0.25);
+  EXPECT_LT(cq[10].weights.size(), cq[30].weights.size());
+  EXPECT_NEAR(ConstantQLowestWidthHz(125.0, 8000.0, 60), 125.0 * (std::pow(64.0, 2.0 / 61.0) - 1.0), 1e-9);
+}
+
+TEST(FeaturesTest, ConstantQFilterbankPutsLowSinesInSeparateFilters) {
+  // 200 Hz and 300 Hz fall under the same linear filter at 30 filters (258 Hz
+  // spacing), but six constant-Q filters apart at ten per octave.
+  FeatureConfig c;
+  c.kind = FeatureKind::kCqcc;
+  c.n_fft = 1024;
+  c.win_length = 1024;
+  c.n_filters = 60;
+  c.n_coeffs = 60;
+  c.f_min_hz = 125.0;
+  c.f_max_hz = 8000.0;
+  auto extractor = Make(c);
+  ASSERT_NE(extractor, nullptr);
+  auto peak_filter = [&](double hz) {
+    std::vector<float> x = Sine(hz, 16000, 4000);
+    FeatureExtractor::Scratch scratch = extractor->MakeScratch();
+    FeatureMatrix log_rows(1, 60);
+    extractor->LogFrames(x.data(), 1, scratch, log_rows.data());
+    Eigen::Index peak;
+    log_rows.row(0).maxCoeff(&peak);
+    return static_cast<int>(peak);
+  };
+  // Centre of filter m: 125 * 64^((m + 1) / 61) Hz.
+  auto centre = [](int m) { return 125.0 * std::pow(64.0, (m + 1) / 61.0); };
+  // Below ~250 Hz neighbouring filters are closer than the window's resolution
+  // (16 Hz bins), so the peak may land one filter off there.
+  EXPECT_NEAR(peak_filter(centre(6)), 6, 1);
+  for (int m : {20, 30, 45, 55}) EXPECT_EQ(peak_filter(centre(m)), m) << centre(m) << " Hz";
+  EXPECT_GE(peak_filter(300.0) - peak_filter(200.0), 4);
+}
+
 TEST(FilterbankTest, DctIsOrthonormal) {
   Eigen::MatrixXf dct = DctMatrix(20, 20);
   Eigen::MatrixXf identity = dct.transpose() * dct;

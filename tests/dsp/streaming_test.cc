@@ -21,6 +21,7 @@ FeatureConfig With(FeatureKind kind, bool center, int deltas, double preemphasis
   c.preemphasis = preemphasis;
   c.hop_length = hop;
   if (kind == FeatureKind::kLogMel) c.n_filters = 40;
+  if (kind == FeatureKind::kCqcc) c.f_min_hz = 200.0;  // 20 filters from 200 Hz: wider than a bin
   return c;
 }
 
@@ -78,6 +79,7 @@ INSTANTIATE_TEST_SUITE_P(
                       StreamCase{"mfcc_center_preemph_d2", With(FeatureKind::kMfcc, true, 2, 0.97)},
                       StreamCase{"logmel_preemph", With(FeatureKind::kLogMel, false, 0, 0.97)},
                       StreamCase{"logspec_hop_eq_nfft", With(FeatureKind::kLogSpec, false, 1, 0.0, 512)},
+                      StreamCase{"cqcc_deltas2", With(FeatureKind::kCqcc, false, 2, 0.0)},
                       StreamCase{"lfcc_remove_dc_d2", [] {
                                    FeatureConfig c = With(FeatureKind::kLfcc, false, 2, 0.0);
                                    c.remove_dc = true;

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Leave-one-generator-family-out over the Debian corpus with the shipped model's
+# recipe: for each family in protocols/logo/, train without that family's
+# generators (they are also kept out of the dev split that picks the epoch), export,
+# and score the family's eval protocol (the family's synthetic eval clips against
+# every genuine eval clip), file level through the C++ pipeline. The other training
+# sets (the demo pages in three channel draws, the vocoder copies) stay in.
+# A family whose eval JSON exists is skipped, so an interrupted run resumes.
+#
+#   models/eval/logo.sh CONFIG.json [WORK]   # EPOCHS, STEPS, THREADS from the environment
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+config=${1:?usage: logo.sh CONFIG.json [WORK]}
+WORK=${2:-models/work}
+PY=/usr/bin/python3
+CORPUS=models/corpus/data
+EPOCHS=${EPOCHS:-12}
+STEPS=${STEPS:-300}
+THREADS=${THREADS:-1}
+VERSION=${VERSION:-$(date -u +%Y.%m.%d)}
+[[ -d "$CORPUS/protocols/logo" ]] || { echo "logo.sh: no $CORPUS/protocols/logo (build the corpus first)" >&2; exit 1; }
+
+common=(--protocols "$CORPUS/protocols" --audio-dir "$CORPUS/clips")
+extras=()
+for set in neural neural_d1 neural_d2 vocoded; do
+  name=${set/neural_d/neural}
+  [[ -f "$CORPUS/$set/protocols/train.txt" ]] && extras+=(--extra "$name:$CORPUS/$set/protocols:$CORPUS/$set/clips:0.5")
+done
+
+for dir in "$CORPUS"/protocols/logo/*/; do
+  family=$(basename "$dir")
+  run="$WORK/logo/$family"
+  [[ -f "$WORK/eval/logo/$family.json" ]] && { echo "$family: done"; continue; }
+  mapfile -t systems < <(awk -F'\t' -v f="$family" 'NR > 1 && $9 == f {print $8}' "$CORPUS/protocols/meta.tsv" | sort -u)
+  excludes=()
+  for s in "${systems[@]}"; do excludes+=(--exclude-system "$s"); done
+  # train.py resumes from its last epoch; export.py writes model.pt atomically once it finished.
+  [[ -f "$run/model.pt" ]] || $PY models/train/train.py --run "$run" --features "$config" "${common[@]}" \
+    "${extras[@]}" "${excludes[@]}" --splice-prob 0.2 --epochs "$EPOCHS" --steps-per-epoch "$STEPS" \
+    --threads "$THREADS" --jobs "$THREADS"
+  [[ -f "$run/model.pt" ]] || $PY models/train/export.py --run "$run" --out "$run/model.pt" \
+    --version "$VERSION-logo-$family" "${common[@]}" "${extras[@]}" >/dev/null
+  $PY models/eval/evaluate.py --model "$run/model.pt" --protocol "$dir/eval.txt" \
+    --audio-dir "$CORPUS/clips" --meta "$CORPUS/protocols/meta.tsv" --out "$WORK/eval/logo" --name "$family" | tail -1
+done
