@@ -5,7 +5,9 @@
 # and score the family's eval protocol (the family's synthetic eval clips against
 # every genuine eval clip), file level through the C++ pipeline. The other training
 # sets (the demo pages in three channel draws, the vocoder copies) stay in.
-# A family whose eval JSON exists is skipped, so an interrupted run resumes.
+# A family whose eval JSON exists is skipped, so an interrupted run resumes, and a
+# family another instance is working on (its lock is held) is skipped too, so two
+# instances on two cores share the families.
 #
 #   models/eval/logo.sh CONFIG.json [WORK]   # EPOCHS, STEPS, THREADS from the environment
 set -euo pipefail
@@ -29,8 +31,11 @@ done
 
 for dir in "$CORPUS"/protocols/logo/*/; do
   family=$(basename "$dir")
-  run="$WORK/logo/$family"
+  run="$WORK/logo/$(basename "$config" .json)/$family"  # a run never resumes another front-end's
   [[ -f "$WORK/eval/logo/$family.json" ]] && { echo "$family: done"; continue; }
+  mkdir -p "$run"
+  exec {lock}>"$run/lock"
+  flock -n "$lock" || { echo "$family: another instance has it"; exec {lock}>&-; continue; }
   mapfile -t systems < <(awk -F'\t' -v f="$family" 'NR > 1 && $9 == f {print $8}' "$CORPUS/protocols/meta.tsv" | sort -u)
   excludes=()
   for s in "${systems[@]}"; do excludes+=(--exclude-system "$s"); done
@@ -42,4 +47,5 @@ for dir in "$CORPUS"/protocols/logo/*/; do
     --version "$VERSION-logo-$family" "${common[@]}" "${extras[@]}" >/dev/null
   $PY models/eval/evaluate.py --model "$run/model.pt" --protocol "$dir/eval.txt" \
     --audio-dir "$CORPUS/clips" --meta "$CORPUS/protocols/meta.tsv" --out "$WORK/eval/logo" --name "$family" | tail -1
+  exec {lock}>&-
 done

@@ -283,8 +283,11 @@ def main():
                 for fam, v in logo.items()]
         eers = [v["overall"]["eer"] for v in logo.values() if "eer" in v["overall"]]
         lines += ["## Leave-one-generator-family-out", "",
-                  "Each row: a model trained without that family's synthetic speech, tested on that family "
-                  "against the eval genuine speech.", "",
+                  "Each row: a model trained without that family's synthetic speech (its generators kept out "
+                  "of the train and dev splits), tested on that family's eval clips against every genuine "
+                  "eval clip, file level. `models/eval/logo.sh` trains it with the shipped model's recipe: "
+                  "the demo pages in three channel draws and the vocoder copies stay in training, "
+                  "12 × 300 steps from scratch.", "",
                   table(["held-out family", "synthetic files", "EER", "minDCF"], rows), "",
                   f"Mean EER over the families run: {pct(sum(eers) / len(eers)) if eers else '—'}."]
         logo_protocols = ROOT / "models" / "corpus" / "data" / "protocols" / "logo"

@@ -3,7 +3,8 @@
 
 Resumable: every epoch writes <run>/last.pt (model, optimiser, RNG, history);
 rerunning the same command continues from it. The best epoch by dev EER is kept
-in <run>/best.pt (a plain state dict plus the run's settings).
+in <run>/best.pt (a plain state dict plus the run's settings); with --average-from,
+best.pt is instead the mean of the weights after the last epochs.
 
   /usr/bin/python3 models/train/train.py --run models/work/runs/lfcc \
       --protocols models/corpus/data/protocols --audio-dir models/corpus/data/clips \
@@ -84,6 +85,10 @@ def parse_args():
     p.add_argument("--init", help="start from this run's weights (a best.pt/last.pt of the same "
                                     "architecture and features), e.g. to fine-tune on more data")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--average-from", type=int, default=0, metavar="EPOCH",
+                   help="keep the mean of the weights after every epoch from EPOCH on and make it the "
+                        "run's result (best.pt) instead of the epoch with the lowest dev EER; batch-norm "
+                        "statistics are then measured again on training batches (0: off)")
     return p.parse_args()
 
 
@@ -172,6 +177,30 @@ def spec_augment(x, rng):
     return x
 
 
+def accumulate_mean(mean, model, n):
+    """Running mean of the floating-point weights and buffers after n earlier snapshots."""
+    current = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+    if mean is None:
+        return current
+    return {k: mean[k] + (current[k] - mean[k]) / (n + 1) for k in mean}
+
+
+def refresh_batch_norm(model, batches):
+    """Recomputes every batch-norm layer's running mean and variance as a plain average
+    over `batches` (the averaged weights make the stored statistics stale)."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for x in batches:
+            model(torch.from_numpy(x))
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+
+
 @torch.no_grad()
 def score_clips(model, feats, frames, batch=64):
     """Clip score = mean logit over the service's windows (hop = half a window)."""
@@ -231,6 +260,7 @@ def main():
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total_steps,
                                                 pct_start=0.15)
     state = {"epoch": 0, "best_eer": 1.0, "history": []}
+    mean_weights, n_mean = None, 0
     rng = np.random.default_rng(args.seed)
     if (run / "last.pt").exists():
         ckpt = torch.load(run / "last.pt")
@@ -238,6 +268,7 @@ def main():
         opt.load_state_dict(ckpt["opt"])
         sched.load_state_dict(ckpt["sched"])
         state = ckpt["state"]
+        mean_weights, n_mean = ckpt.get("mean_weights"), ckpt.get("n_mean", 0)
         rng = np.random.default_rng(args.seed + state["epoch"])
         say(f"resumed after epoch {state['epoch']}")
     say(f"model: {args.arch}, {nets.count_parameters(model)} parameters")
@@ -254,6 +285,14 @@ def main():
             say(f"  pairs in {d}: {sum(train_items[i].domain == d for i in paired)} synthetic clips "
                 f"with a genuine partner")
     n_pairs = int(round(args.pair_frac * (args.batch // 2))) if partners else 0
+
+    def run_settings(epoch, dev_eer):
+        return {**network, "segment_frames": args.segment_frames,
+                "excluded_systems": args.exclude_system, "train_clips": len(train_items),
+                "extra": args.extra, "splice_prob": args.splice_prob, "init": args.init,
+                "pair_frac": args.pair_frac if partners else 0.0, "pair_margin": args.pair_margin,
+                "epoch": epoch, "dev_eer": dev_eer}
+
     while state["epoch"] < args.epochs:
         model.train()
         t0 = time.time()
@@ -298,20 +337,42 @@ def main():
                                  "dev_eer": dev_eer, "seconds": time.time() - t0})
         say(f"epoch {state['epoch']}/{args.epochs} loss {np.mean(losses):.4f} dev EER {100 * dev_eer:.2f}% "
             f"({time.time() - t0:.0f} s)")
-        settings = {**network, "segment_frames": args.segment_frames,
-                    "excluded_systems": args.exclude_system, "train_clips": len(train_items),
-                    "extra": args.extra, "splice_prob": args.splice_prob, "init": args.init,
-                    "pair_frac": args.pair_frac if partners else 0.0, "pair_margin": args.pair_margin,
-                    "epoch": state["epoch"], "dev_eer": dev_eer}
-        if dev_eer <= state["best_eer"]:
+        if args.average_from and state["epoch"] >= args.average_from:
+            mean_weights = accumulate_mean(mean_weights, model, n_mean)
+            n_mean += 1
+        settings = run_settings(state["epoch"], dev_eer)
+        if dev_eer <= state["best_eer"] and not args.average_from:
             state["best_eer"] = dev_eer
             tmp = run / "best.pt.tmp"
             torch.save({"model": model.state_dict(), "settings": settings}, tmp)
             os.replace(tmp, run / "best.pt")
         tmp = run / "last.pt.tmp"
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "state": state}, tmp)
+                    "state": state, "mean_weights": mean_weights, "n_mean": n_mean}, tmp)
         os.replace(tmp, run / "last.pt")
+    if args.average_from and mean_weights is not None and not (run / "best.pt").exists():
+        # The run's result is the mean of the last epochs' weights: less dependent on
+        # which single epoch happened to score best on a noisy dev split.
+        model.load_state_dict({**model.state_dict(), **mean_weights})
+        bn_rng = np.random.default_rng(args.seed)
+        half = args.batch // 2
+
+        def balanced_batches(n):  # class-balanced crops, as in training, without augmentation
+            for _ in range(n):
+                pick = np.concatenate([bn_rng.choice(idx_bona, half, p=p_bona),
+                                       bn_rng.choice(idx_spoof, args.batch - half, p=p_spoof)])
+                yield np.stack([data.fit_length(train_feats[i], args.segment_frames, bn_rng) for i in pick])
+
+        refresh_batch_norm(model, balanced_batches(100))
+        scores = score_clips(model, dev_feats, args.segment_frames)
+        dev_eer, _ = metrics.eer(scores, dev_labels)
+        settings = {**run_settings(state["epoch"], dev_eer),
+                    "averaged_epochs": [args.average_from, state["epoch"]]}
+        torch.save({"model": model.state_dict(), "settings": settings}, run / "best.pt.tmp")
+        os.replace(run / "best.pt.tmp", run / "best.pt")
+        state["best_eer"] = dev_eer
+        say(f"mean of the weights after epochs {args.average_from}-{state['epoch']} ({n_mean} snapshots): "
+            f"dev EER {100 * dev_eer:.2f}%")
     (run / "history.json").write_text(json.dumps(state["history"], indent=1))
     say(f"done: best dev EER {100 * state['best_eer']:.2f}%")
 
