@@ -10,6 +10,7 @@ separate the classes on eval: the check for the "channel trap" of shared/DATA.md
 
 import argparse
 import glob
+import json
 import os
 import sys
 import time
@@ -260,13 +261,54 @@ def eer(y, s):
 
 # ----------------------------------------------------------------------------
 
+# The training sets added to the Debian corpus by build_model.sh (train.py --extra).
+EXTRA_SETS = ("neural", "neural_d1", "neural_d2", "vocoded")
+
+
+def training_summary(rows, data):
+    """What the model was trained on, for the contract's training.data (export.py
+    --training-summary): the Debian corpus's train split and each extra set's."""
+    train = [r for r in rows if r.get("split") == "train"]
+    by_label = lambda rs, lab: [r for r in rs if r["label"] == lab]  # noqa: E731
+    summary = {
+        "corpus": f"spoofd Debian corpus (models/corpus, built {time.strftime('%Y-%m-%d')})",
+        "train_hours": {lab: round(hours(by_label(train, lab)), 2) for lab in ("bonafide", "spoof")},
+        "train_clips": len(train),
+        "genuine_sources": sorted({r["source"] for r in by_label(train, "bonafide")}),
+        "generators": sorted({r["generator"] for r in by_label(train, "spoof")}),
+        "channel_conditions": sorted({r["condition"] for r in train}),
+        "languages": sorted({r["language"] for r in train if r.get("language")}),
+        "extra_sets": {},
+    }
+    for name in EXTRA_SETS:
+        meta = os.path.join(data, name, "meta.tsv")
+        if not os.path.exists(meta):
+            continue
+        extra = [r for r in C.read_tsv(meta) if r.get("split") == "train"]
+        summary["extra_sets"][name] = {
+            "train_clips": {lab: len(by_label(extra, lab)) for lab in ("bonafide", "spoof")},
+            "train_hours": {lab: round(hours(by_label(extra, lab)), 2) for lab in ("bonafide", "spoof")},
+            "sources": sorted({r.get("source", "?") for r in extra}),
+            "generators": sorted({r.get("generator", "?") for r in extra if r["label"] == "spoof"}),
+        }
+    return summary
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(C.CORPUS_DIR, "README.md"))
     ap.add_argument("--probe", action="store_true")
+    ap.add_argument("--summary-json", metavar="PATH",
+                    help="write only the training-data summary for the model contract, as JSON")
     args = ap.parse_args()
     data = C.DATA_DIR
     rows, origin = load(data)
+    if args.summary_json:
+        if not origin.startswith("protocols"):
+            sys.exit(f"stats.py: the corpus build is not complete ({origin})")
+        C.atomic_write_text(args.summary_json, json.dumps(training_summary(rows, data), indent=1) + "\n")
+        print(f"stats: wrote {args.summary_json}")
+        return
     cfg = C.read_json(os.path.join(data, "config.json")) if os.path.exists(
         os.path.join(data, "config.json")) else {}
     bon = [r for r in rows if r["label"] == "bonafide"]

@@ -142,6 +142,8 @@ def main():
                      "segment_frames": settings["segment_frames"],
                      "ensemble_of": len(runs)},
     }
+    if settings.get("averaged_epochs"):  # train.py --average-from: mean of these epochs' weights
+        contract["training"]["averaged_epochs"] = settings["averaged_epochs"]
     if args.training_summary:
         contract["training"]["data"] = json.loads(pathlib.Path(args.training_summary).read_text())
 

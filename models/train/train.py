@@ -245,6 +245,9 @@ def main():
         ns = sum(1 for it in train_items if it.domain == d and it.label == 1)
         say(f"  domain {d}: {nb} bonafide, {ns} spoof train clips")
 
+    if args.average_from > args.epochs:  # e.g. a short smoke run: average the last epoch only
+        say(f"--average-from {args.average_from} is past the last epoch; averaging from epoch {args.epochs}")
+        args.average_from = args.epochs
     torch.manual_seed(args.seed)
     if args.width is None:
         args.width = 48 if args.arch == "resnet1d" else 16
@@ -350,7 +353,8 @@ def main():
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "state": state, "mean_weights": mean_weights, "n_mean": n_mean}, tmp)
         os.replace(tmp, run / "last.pt")
-    if args.average_from and mean_weights is not None and not (run / "best.pt").exists():
+    averaged = (run / "best.pt").exists() and "averaged_epochs" in torch.load(run / "best.pt")["settings"]
+    if args.average_from and mean_weights is not None and not averaged:
         # The run's result is the mean of the last epochs' weights: less dependent on
         # which single epoch happened to score best on a noisy dev split.
         model.load_state_dict({**model.state_dict(), **mean_weights})
@@ -373,6 +377,8 @@ def main():
         state["best_eer"] = dev_eer
         say(f"mean of the weights after epochs {args.average_from}-{state['epoch']} ({n_mean} snapshots): "
             f"dev EER {100 * dev_eer:.2f}%")
+    elif averaged:
+        state["best_eer"] = torch.load(run / "best.pt")["settings"]["dev_eer"]
     (run / "history.json").write_text(json.dumps(state["history"], indent=1))
     say(f"done: best dev EER {100 * state['best_eer']:.2f}%")
 
