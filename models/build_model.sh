@@ -117,7 +117,7 @@ $PY models/eval/shortcut_check.py --meta "$CORPUS/protocols/meta.tsv" --clips "$
 # and copies in). About 10 minutes per family on one core: LOGO=1 to run it.
 if [[ -n "${LOGO:-}" ]]; then
   EPOCHS=$LOGO_EPOCHS STEPS=$STEPS THREADS=${JOBS:-2} VERSION=$VERSION \
-    models/eval/logo.sh "models/train/configs/$best.json" "$WORK"
+    AVERAGE_FROM=${AVERAGE_FROM:-7} SEED=${SEED:-3} models/eval/logo.sh "models/train/configs/$best.json" "$WORK"
 fi
 
 $PY models/eval/model_card.py --work "$WORK" --out models/MODEL_CARD.md

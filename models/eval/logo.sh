@@ -9,7 +9,7 @@
 # family another instance is working on (its lock is held) is skipped too, so two
 # instances on two cores share the families.
 #
-#   models/eval/logo.sh CONFIG.json [WORK]   # EPOCHS, STEPS, THREADS from the environment
+#   models/eval/logo.sh CONFIG.json [WORK]   # EPOCHS, STEPS, THREADS, AVERAGE_FROM, SEED from the environment
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 config=${1:?usage: logo.sh CONFIG.json [WORK]}
@@ -19,6 +19,8 @@ CORPUS=models/corpus/data
 EPOCHS=${EPOCHS:-12}
 STEPS=${STEPS:-300}
 THREADS=${THREADS:-1}
+AVERAGE_FROM=${AVERAGE_FROM:-7}  # as the shipped model: the mean of the weights after epochs 7-12
+SEED=${SEED:-3}
 VERSION=${VERSION:-$(date -u +%Y.%m.%d)}
 [[ -d "$CORPUS/protocols/logo" ]] || { echo "logo.sh: no $CORPUS/protocols/logo (build the corpus first)" >&2; exit 1; }
 
@@ -42,7 +44,7 @@ for dir in "$CORPUS"/protocols/logo/*/; do
   # train.py resumes from its last epoch; export.py writes model.pt atomically once it finished.
   [[ -f "$run/model.pt" ]] || $PY models/train/train.py --run "$run" --features "$config" "${common[@]}" \
     "${extras[@]}" "${excludes[@]}" --splice-prob 0.2 --epochs "$EPOCHS" --steps-per-epoch "$STEPS" \
-    --threads "$THREADS" --jobs "$THREADS"
+    --average-from "$AVERAGE_FROM" --seed "$SEED" --threads "$THREADS" --jobs "$THREADS"
   [[ -f "$run/model.pt" ]] || $PY models/train/export.py --run "$run" --out "$run/model.pt" \
     --version "$VERSION-logo-$family" "${common[@]}" "${extras[@]}" >/dev/null
   $PY models/eval/evaluate.py --model "$run/model.pt" --protocol "$dir/eval.txt" \

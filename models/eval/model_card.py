@@ -287,7 +287,7 @@ def main():
                   "of the train and dev splits), tested on that family's eval clips against every genuine "
                   "eval clip, file level. `models/eval/logo.sh` trains it with the shipped model's recipe: "
                   "the demo pages in three channel draws and the vocoder copies stay in training, "
-                  "12 × 300 steps from scratch.", "",
+                  "12 × 300 steps from scratch, the mean of the weights after epochs 7–12.", "",
                   table(["held-out family", "synthetic files", "EER", "minDCF"], rows), "",
                   f"Mean EER over the families run: {pct(sum(eers) / len(eers)) if eers else '—'}."]
         logo_protocols = ROOT / "models" / "corpus" / "data" / "protocols" / "logo"
