@@ -103,9 +103,12 @@ $PY models/eval/combine.py --out "$WORK/combined/vocoded" \
 CODECS=1 models/eval/candidate.sh models/spoofd-default.pt "$WORK/eval"
 $PY models/eval/shortcut_check.py --meta "$CORPUS/neural/meta.tsv" --clips "$CORPUS/neural/clips" \
   --out "$WORK/eval/shortcut_neural.json"
-# Leave-one-source-out over the neural sources (reduced runs, sources grouped in folds).
+# Leave-one-source-out over the neural sources (sources grouped in 4 folds), with the
+# shipped model's front-end, averaging and seed.
 $PY models/eval/loso.py --folds "${LOSO_FOLDS:-4}" --epochs "${LOSO_EPOCHS:-$EPOCHS}" --steps "$STEPS" \
-  --draws 2 --neural-weight 1.5 --vocoded-weight 0.5 --parallel "${JOBS:-2}" --out models/results/loso.json
+  --draws 2 --neural-weight 1.5 --vocoded-weight 0.5 --parallel "${JOBS:-2}" --out models/results/loso.json \
+  --features "models/train/configs/$best.json" --work "$WORK/loso_$best" \
+  --average-from "${AVERAGE_FROM:-7}" --seed "${SEED:-3}"
 $PY models/eval/shortcut_check.py --meta "$CORPUS/protocols/meta.tsv" --clips "$CORPUS/clips" \
   --out "$WORK/eval/shortcut.json"
 # The same without the DC offset, which the model's front-end removes (remove_dc).

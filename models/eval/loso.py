@@ -70,6 +70,9 @@ def main():
                     help="sampling weight of the neural pages, split evenly over the draws")
     ap.add_argument("--vocoded-weight", type=float, default=0.6)
     ap.add_argument("--parallel", type=int, default=1, help="folds trained at the same time")
+    ap.add_argument("--average-from", type=int, default=0,
+                    help="train.py --average-from (the shipped recipe: 7; 0 = the best dev epoch)")
+    ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = C.read_tsv(CORPUS / "neural" / "meta.tsv")
@@ -109,7 +112,7 @@ def main():
                "--audio-dir", str(CORPUS / "clips"), "--epochs", str(args.epochs),
                "--steps-per-epoch", str(args.steps), "--threads", str(args.threads),
                "--extra", f"neural:{fdir}:{CORPUS / 'neural' / 'clips'}:{w}", "--splice-prob", "0.2",
-               "--lr", str(args.lr)]
+               "--lr", str(args.lr), "--average-from", str(args.average_from), "--seed", str(args.seed)]
         for n, drows in draws.items():
             ddir = fdir / f"draw{n}"
             write_train_dev(ddir, [r for r in drows if r["source"] not in held])
@@ -174,6 +177,7 @@ def write_summary(args, results, out):
                "settings": {"folds": args.folds, "epochs": args.epochs, "steps": args.steps,
                             "init": args.init, "draws": args.draws, "neural_weight": args.neural_weight,
                             "vocoded_weight": args.vocoded_weight,
+                            "average_from": args.average_from, "seed": args.seed,
                             "features": pathlib.Path(args.features).name}}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1))
