@@ -12,15 +12,9 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "models" / "eval"))
+sys.path.insert(0, str(ROOT / "tests"))
+from pychecks import check, finish  # noqa: E402
 import metrics  # noqa: E402
-
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
 
 
 labels = np.array([0] * 4 + [1] * 4)
@@ -78,5 +72,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check(bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1,
           f"one-class protocol: non-zero exit with one line on stderr ({bad.stderr.strip()!r})")
 
-print(f"{len(failures)} of the checks failed" if failures else "all checks passed")
-sys.exit(1 if failures else 0)
+finish()

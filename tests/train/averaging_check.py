@@ -16,15 +16,9 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "models" / "train"))
+sys.path.insert(0, str(ROOT / "tests"))
+from pychecks import check, finish  # noqa: E402
 import train  # noqa: E402
-
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
 
 
 torch.manual_seed(0)
@@ -53,4 +47,4 @@ var = np.mean([b.var(0, ddof=1) for b in batches], axis=0)
 check(np.allclose(bn.running_var.numpy(), var, rtol=1e-4), "refreshed running variance = mean of the batch variances")
 check(bn.momentum == 0.1, "the layer's momentum is restored")
 
-sys.exit(1 if failures else 0)
+finish()
