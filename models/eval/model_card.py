@@ -133,7 +133,9 @@ def neural_sections(work, results):
                   + (", each fold fine-tuned from the Debian-only model, which never saw a neural source"
                      if st.get("init") else "")
                   + (f", the kept sources in {1 + st['draws']} channel draws as in the shipped recipe"
-                     if st.get("draws") else "") + ") and their synthetic "
+                     if st.get("draws") else "")
+                  + (f", the mean of the weights after epochs {st['average_from']}–{st['epochs']}, seed {st.get('seed')}"
+                     if st.get("average_from") else "") + ") and their synthetic "
                   "clips are scored against their own genuine clips plus the eval-split genuine clips of all "
                   "other sources.", "",
                   table(["held-out source", "fold", "synthetic clips", "own genuine clips", "EER"], rows), "",
