@@ -138,8 +138,7 @@ absl::Status FeatureConfig::Validate() const {
   if (has_filterbank && (n_filters < 1 || n_filters > n_fft / 2 + 1)) {
     return Invalid("n_filters", "in [1, n_fft/2 + 1]", n_filters);
   }
-  if ((kind == FeatureKind::kLfcc || kind == FeatureKind::kMfcc || kind == FeatureKind::kCqcc) &&
-      (n_coeffs < 1 || n_coeffs > n_filters)) {
+  if (IsCepstral() && (n_coeffs < 1 || n_coeffs > n_filters)) {
     return Invalid("n_coeffs", "in [1, n_filters]", n_coeffs);
   }
   if (!(f_min_hz >= 0.0)) return Invalid("f_min_hz", ">= 0", f_min_hz);

@@ -59,6 +59,10 @@ struct FeatureConfig {
   double log_floor = 1e-6;
   NormalizeKind normalize = NormalizeKind::kNone;
 
+  // lfcc, mfcc and cqcc: log filterbank energies followed by a DCT (n_coeffs kept).
+  bool IsCepstral() const {
+    return kind == FeatureKind::kLfcc || kind == FeatureKind::kMfcc || kind == FeatureKind::kCqcc;
+  }
   // Number of columns of the feature matrix: static dims * (1 + deltas).
   int StaticDims() const;
   int Dims() const { return StaticDims() * (1 + deltas); }

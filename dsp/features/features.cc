@@ -35,13 +35,8 @@ absl::StatusOr<std::shared_ptr<const FeatureExtractor>> FeatureExtractor::Create
     case FeatureKind::kLfcc:
       extractor->filters_ = LinearFilterbank(n_freqs, config.f_min_hz, config.EffectiveFMaxHz(),
                                              config.n_filters, config.sample_rate_hz);
-      extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters).cast<double>();
       break;
     case FeatureKind::kMfcc:
-      extractor->filters_ = MelFilterbank(n_freqs, config.f_min_hz, config.EffectiveFMaxHz(),
-                                          config.n_filters, config.sample_rate_hz);
-      extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters).cast<double>();
-      break;
     case FeatureKind::kLogMel:
       extractor->filters_ = MelFilterbank(n_freqs, config.f_min_hz, config.EffectiveFMaxHz(),
                                           config.n_filters, config.sample_rate_hz);
@@ -49,11 +44,11 @@ absl::StatusOr<std::shared_ptr<const FeatureExtractor>> FeatureExtractor::Create
     case FeatureKind::kCqcc:
       extractor->filters_ = ConstantQFilterbank(n_freqs, config.f_min_hz, config.EffectiveFMaxHz(),
                                                 config.n_filters, config.sample_rate_hz);
-      extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters).cast<double>();
       break;
     case FeatureKind::kLogSpec:
       break;
   }
+  if (config.IsCepstral()) extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters).cast<double>();
   return std::shared_ptr<const FeatureExtractor>(std::move(extractor));
 }
 

@@ -289,6 +289,12 @@ def main():
                 f"with a genuine partner")
     n_pairs = int(round(args.pair_frac * (args.batch // 2))) if partners else 0
 
+    def balanced_pick(rng):
+        """Clip indices of one class-balanced batch: half bonafide, half spoof."""
+        half = args.batch // 2
+        return np.concatenate([rng.choice(idx_bona, half, p=p_bona),
+                               rng.choice(idx_spoof, args.batch - half, p=p_spoof)])
+
     def run_settings(epoch, dev_eer):
         return {**network, "segment_frames": args.segment_frames,
                 "excluded_systems": args.exclude_system, "train_clips": len(train_items),
@@ -302,8 +308,7 @@ def main():
         losses = []
         for _ in range(args.steps_per_epoch):
             half = args.batch // 2
-            pick = np.concatenate([rng.choice(idx_bona, half, p=p_bona),
-                                   rng.choice(idx_spoof, args.batch - half, p=p_spoof)])
+            pick = balanced_pick(rng)
             x = np.stack([data.fit_length(train_feats[i], args.segment_frames, rng) for i in pick])
             # The first n_pairs of each half are pairs: bona slot j and spoof slot half + j.
             for j, i in enumerate(rng.choice(paired, n_pairs, p=p_paired) if n_pairs else []):
@@ -343,31 +348,27 @@ def main():
         if args.average_from and state["epoch"] >= args.average_from:
             mean_weights = accumulate_mean(mean_weights, model, n_mean)
             n_mean += 1
-        settings = run_settings(state["epoch"], dev_eer)
         if dev_eer <= state["best_eer"] and not args.average_from:
             state["best_eer"] = dev_eer
             tmp = run / "best.pt.tmp"
-            torch.save({"model": model.state_dict(), "settings": settings}, tmp)
+            torch.save({"model": model.state_dict(), "settings": run_settings(state["epoch"], dev_eer)}, tmp)
             os.replace(tmp, run / "best.pt")
         tmp = run / "last.pt.tmp"
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "state": state, "mean_weights": mean_weights, "n_mean": n_mean}, tmp)
         os.replace(tmp, run / "last.pt")
-    averaged = (run / "best.pt").exists() and "averaged_epochs" in torch.load(run / "best.pt")["settings"]
-    if args.average_from and mean_weights is not None and not averaged:
+    # An earlier invocation that already averaged left its result in best.pt.
+    done = torch.load(run / "best.pt")["settings"] if args.average_from and (run / "best.pt").exists() else {}
+    if "averaged_epochs" in done:
+        state["best_eer"] = done["dev_eer"]
+    elif args.average_from and mean_weights is not None:
         # The run's result is the mean of the last epochs' weights: less dependent on
         # which single epoch happened to score best on a noisy dev split.
         model.load_state_dict({**model.state_dict(), **mean_weights})
         bn_rng = np.random.default_rng(args.seed)
-        half = args.batch // 2
-
-        def balanced_batches(n):  # class-balanced crops, as in training, without augmentation
-            for _ in range(n):
-                pick = np.concatenate([bn_rng.choice(idx_bona, half, p=p_bona),
-                                       bn_rng.choice(idx_spoof, args.batch - half, p=p_spoof)])
-                yield np.stack([data.fit_length(train_feats[i], args.segment_frames, bn_rng) for i in pick])
-
-        refresh_batch_norm(model, balanced_batches(100))
+        # Class-balanced crops, as in training, without augmentation.
+        refresh_batch_norm(model, (np.stack([data.fit_length(train_feats[i], args.segment_frames, bn_rng)
+                                             for i in balanced_pick(bn_rng)]) for _ in range(100)))
         scores = score_clips(model, dev_feats, args.segment_frames)
         dev_eer, _ = metrics.eer(scores, dev_labels)
         settings = {**run_settings(state["epoch"], dev_eer),
@@ -377,8 +378,6 @@ def main():
         state["best_eer"] = dev_eer
         say(f"mean of the weights after epochs {args.average_from}-{state['epoch']} ({n_mean} snapshots): "
             f"dev EER {100 * dev_eer:.2f}%")
-    elif averaged:
-        state["best_eer"] = torch.load(run / "best.pt")["settings"]["dev_eer"]
     (run / "history.json").write_text(json.dumps(state["history"], indent=1))
     say(f"done: best dev EER {100 * state['best_eer']:.2f}%")
 
