@@ -252,7 +252,7 @@ def apply_condition(name, x, rng, ctx):
 def match_native(x, rate_hz, codec, bandwidth_hz, rng):
     """Gives a synthetic clip the native channel of its paired genuine recording:
     resample down to the pair's native rate (when below 16 kHz), pass through its
-    native codec (GSM, G.711, Vorbis, 8-bit PCM), low-pass to its effective bandwidth
+    native codec (GSM, G.711, Vorbis, MP3, 8-bit PCM), low-pass to its effective bandwidth
     when that is clearly narrower than the rate allows, and come back to 16 kHz.
     Returns (audio, description)."""
     rate = int(float(rate_hz)) if rate_hz else SR
@@ -275,6 +275,11 @@ def match_native(x, rate_hz, codec, bandwidth_hz, rng):
         q = float(rng.uniform(1, 5))
         y = _torch_codec(y, work_rate, "vorbis", compression=q)
         steps.append(f"vorbis_q{q:.0f}")
+    elif codec == "mp3":
+        # Low-rate game speech (e.g. 11,025 Hz at 16 kb/s): one more generation.
+        y = _av_roundtrip(y, work_rate, "mp3", "libmp3lame", {"b": "16000"},
+                          ["-c:a", "libmp3lame", "-b:a", "16k"])
+        steps.append("mp3_16k")
     elif codec in ("pcm_u8", "pcm_s8"):
         y = np.round(np.clip(y, -1, 1) * 127) / 127
         steps.append("8bit")

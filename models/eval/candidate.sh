@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Scores one candidate model on everything the model card reports for a run, so
 # candidates are compared on the same files: the Debian eval split, the neural
-# pages' eval split, the vocoder copies (when built), the bundled samples and
-# partial fake (samples.py), the devset (evaluation only) and, with CODECS=1, the
-# codec-invariance check. File level, through the C++ pipeline.
+# pages' eval split, the vocoder copies and the game lines (when built), the
+# bundled samples and partial fake (samples.py), the devset (evaluation only) and,
+# with CODECS=1, the codec-invariance check. File level, through the C++ pipeline.
 #
 #   models/eval/candidate.sh MODEL.pt OUT_DIR
 #   models/eval/compare.py --protocol ... --a OUT_A/neural/eval.scores.txt --b OUT_B/...
@@ -25,6 +25,11 @@ vocoded=models/work/combined/vocoded
 if [[ -f "$vocoded/eval.txt" ]]; then
   $PY models/eval/evaluate.py --model "$model" --protocol "$vocoded/eval.txt" \
     --audio-dir "$vocoded/clips" --meta "$vocoded/meta.tsv" --out "$out/vocoded" | tail -1
+fi
+games=$CORPUS/games
+if [[ -f "$games/protocols/eval.txt" ]]; then
+  $PY models/eval/evaluate.py --model "$model" --protocol "$games/protocols/eval.txt" \
+    --audio-dir "$games/clips" --meta "$games/meta.tsv" --out "$out/games" | tail -1
 fi
 $PY models/eval/samples.py --model "$model" > "$out/samples.txt"
 grep -E "^bundled|^partial fake:" "$out/samples.txt"

@@ -122,6 +122,22 @@ def neural_sections(work, results):
                   "Each checkpoint resynthesises eval-split genuine clips (speakers never seen by the vocoders "
                   "or the detector); the copies are scored against all genuine eval clips of the Debian corpus.", "",
                   group_table("vocoder checkpoint", voc["per_generator"]), ""]
+    games = measured(work / "eval" / "games" / "eval.json", results / "eval_games.json")
+    if games:
+        o = games["overall"]
+        lines += ["## Game voice acting: Flight of the Amazon Queen (`corpus/extract_games.py`)", "",
+                  "English lines of the game's cast (Debian package flight-of-the-amazon-queen) against a "
+                  "resynthesised copy of each line (Debian's vocoders and the vocoders trained here); "
+                  "both classes through the game's native channel (11 kHz, MP3 16 kb/s) and the chain. "
+                  "The eval split holds scenes and sentences never seen in training; the cast is small, "
+                  "so an actor can be in both.", "",
+                  table(["files (genuine + synthetic)", "EER (95% bootstrap interval)", "minDCF", "Cllr",
+                         "false alarms @balanced", "misses @balanced"],
+                        [[f"{o['n_bonafide']} + {o['n_spoof']}", eer_cell(o), num(o.get("min_dcf")),
+                          num(o.get("cllr")), pct(o.get("false_alarm_rate_balanced")),
+                          pct(o.get("miss_rate_balanced"))]]), "",
+                  "### Per generator", "",
+                  group_table("generator", games["per_generator"]), ""]
     loso = load(ROOT / "models" / "results" / "loso.json")
     if loso:
         st = loso["settings"]
