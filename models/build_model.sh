@@ -58,12 +58,13 @@ for kind in upsample istft; do
     --keep 1200,2000,3000,4000 --hours 1.5
 done
 $PY models/corpus/vocoders/resynth.py --vocoders "$WORK/vocoders" --per-split train=1000,dev=40,eval=40
-extras=(--extra "neural:$CORPUS/neural/protocols:$CORPUS/neural/clips:0.5"
-        --extra "neural1:$CORPUS/neural_d1/protocols:$CORPUS/neural_d1/clips:0.5"
-        --extra "neural2:$CORPUS/neural_d2/protocols:$CORPUS/neural_d2/clips:0.5"
-        --extra "vocoded:$CORPUS/vocoded/protocols:$CORPUS/vocoded/clips:0.5")
+# English voice acting from Debian's flight-of-the-amazon-queen and one resynthesised copy
+# of each line (Debian's vocoders and the checkpoints above): 5.3 h of genuine speech.
+$PY models/corpus/extract_games.py --jobs "${JOBS:-2}" --vocoders "$WORK/vocoders"
+# The sets above as train.py --extra arguments (models/train/extras.tsv).
+source models/train/extras.sh
 
-# Every config removes each frame's DC (remove_dc). The shipped model (2026.11.27-cqcc60-neural)
+# Every config removes each frame's DC (remove_dc). The shipped model (2026.11.27-cqcc60-games)
 # is this command for cqcc60 with seed 3: the mean of the weights after epochs 7-12
 # (--average-from 7) rather than the single epoch with the lowest dev EER.
 for fe in $FRONTENDS; do
@@ -110,7 +111,7 @@ $PY models/eval/shortcut_check.py --meta "$CORPUS/neural/meta.tsv" --clips "$COR
 # Leave-one-source-out over the neural sources (sources grouped in 4 folds), with the
 # shipped model's front-end, averaging and seed.
 $PY models/eval/loso.py --folds "${LOSO_FOLDS:-4}" --epochs "${LOSO_EPOCHS:-$EPOCHS}" --steps "$STEPS" \
-  --draws 2 --neural-weight 1.5 --vocoded-weight 0.5 --parallel "${JOBS:-2}" --out models/results/loso.json \
+  --draws 2 --neural-weight 1.5 --parallel "${JOBS:-2}" --out models/results/loso.json \
   --features "models/train/configs/$best.json" --work "$WORK/loso_$best" \
   --average-from "$AVERAGE_FROM" --seed "$SEED"
 $PY models/eval/shortcut_check.py --meta "$CORPUS/protocols/meta.tsv" --clips "$CORPUS/clips" \

@@ -261,8 +261,12 @@ def eer(y, s):
 
 # ----------------------------------------------------------------------------
 
-# The training sets added to the Debian corpus by build_model.sh (train.py --extra).
-EXTRA_SETS = ("neural", "neural_d1", "neural_d2", "vocoded")
+def extra_sets():
+    """Folders of the training sets added to the Debian corpus by build_model.sh
+    (models/train/extras.tsv, the one list of them)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train", "extras.tsv")
+    with open(path) as f:
+        return [ln.split("\t")[1] for ln in f if ln.strip() and not ln.startswith("#")]
 
 
 def training_summary(rows, data):
@@ -280,7 +284,7 @@ def training_summary(rows, data):
         "languages": sorted({r["language"] for r in train if r.get("language")}),
         "extra_sets": {},
     }
-    for name in EXTRA_SETS:
+    for name in extra_sets():
         meta = os.path.join(data, name, "meta.tsv")
         if not os.path.exists(meta):
             continue

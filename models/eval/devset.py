@@ -7,6 +7,10 @@ and reports EER overall and per source repository, and the false-alarm /
 miss rates at the model's own `balanced` threshold.
 
   devset.py --model models/spoofd-default.pt --out models/work/eval/devset.json
+
+Next to the JSON it writes the per-file scores (devset.scores.txt, evaluate.py's
+format) and the labels as an ASVspoof protocol (devset.protocol.txt), so two
+models can be compared on the same clips with compare.py.
 """
 import argparse
 import collections
@@ -25,6 +29,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEVSET = ROOT.parent / "shared" / "devset"
 
 
+def file_id(row):
+    """A protocol-safe id for a manifest row: its path with the separators replaced."""
+    return row["path"].replace("/", "__").replace(" ", "_")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True)
@@ -41,7 +50,7 @@ def main():
         r = results.get(str(path))
         if r is None or r.get("error") or r["decision"] == "inconclusive":
             continue
-        scored.append({"source": row["source_repo"], "generator": row["generator"],
+        scored.append({"id": file_id(row), "source": row["source_repo"], "generator": row["generator"],
                        "label": 1 if row["label"] == "spoof" else 0, "llr": r["llr"],
                        "decision": r["decision"]})
     labels = np.array([s["label"] for s in scored])
@@ -65,6 +74,12 @@ def main():
         report["per_source"][source] = entry
     pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.out).write_text(json.dumps(report, indent=1))
+    stem = str(pathlib.Path(args.out).with_suffix(""))
+    pathlib.Path(stem + ".scores.txt").write_text(
+        "".join(f"{s['id']} {s['llr']:.5f} {s['llr']:.5f}\n" for s in scored))
+    pathlib.Path(stem + ".protocol.txt").write_text("".join(
+        f"{row['source_repo'].replace('/', '_')} {file_id(row)} - {row['generator'] or '-'} "
+        f"{'spoof' if row['label'] == 'spoof' else 'bonafide'}\n" for row in rows))
     o = report["overall"]
     print(f"devset: {len(scored)}/{len(rows)} scored, EER {100 * o['eer']:.2f}%, "
           f"false alarms {100 * report['false_alarm_rate_balanced']:.1f}%, "

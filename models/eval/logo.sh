@@ -4,7 +4,8 @@
 # generators (they are also kept out of the dev split that picks the epoch), export,
 # and score the family's eval protocol (the family's synthetic eval clips against
 # every genuine eval clip), file level through the C++ pipeline. The other training
-# sets (the demo pages in three channel draws, the vocoder copies) stay in.
+# sets (models/train/extras.tsv: the demo pages in three channel draws, the vocoder
+# copies, the game lines) stay in.
 # A family whose eval JSON exists is skipped, so an interrupted run resumes, and a
 # family another instance is working on (its lock is held) is skipped too, so two
 # instances on two cores share the families.
@@ -25,11 +26,7 @@ VERSION=${VERSION:-$(date -u +%Y.%m.%d)}
 [[ -d "$CORPUS/protocols/logo" ]] || { echo "logo.sh: no $CORPUS/protocols/logo (build the corpus first)" >&2; exit 1; }
 
 common=(--protocols "$CORPUS/protocols" --audio-dir "$CORPUS/clips")
-extras=()
-for set in neural neural_d1 neural_d2 vocoded; do
-  name=${set/neural_d/neural}
-  [[ -f "$CORPUS/$set/protocols/train.txt" ]] && extras+=(--extra "$name:$CORPUS/$set/protocols:$CORPUS/$set/clips:0.5")
-done
+source models/train/extras.sh
 
 for dir in "$CORPUS"/protocols/logo/*/; do
   family=$(basename "$dir")

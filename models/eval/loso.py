@@ -50,6 +50,15 @@ def folds_of(rows, k):
     return folds
 
 
+def other_sets():
+    """The shipped recipe's training sets other than the pages (models/train/extras.tsv:
+    the vocoder copies, the game lines), which every fold keeps: [(name, folder, weight)]."""
+    rows = [ln.rstrip("\n").split("\t") for ln in open(ROOT / "models" / "train" / "extras.tsv")
+            if ln.strip() and not ln.startswith("#")]
+    return [(n, f, w) for n, f, w in rows
+            if not f.startswith("neural") and (CORPUS / f / "protocols" / "train.txt").exists()]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--folds", type=int, default=6)
@@ -68,7 +77,6 @@ def main():
                          "extract_neural.py --draw N), as the shipped recipe does")
     ap.add_argument("--neural-weight", type=float, default=0.7,
                     help="sampling weight of the neural pages, split evenly over the draws")
-    ap.add_argument("--vocoded-weight", type=float, default=0.6)
     ap.add_argument("--parallel", type=int, default=1, help="folds trained at the same time")
     ap.add_argument("--average-from", type=int, default=0,
                     help="train.py --average-from (the shipped recipe: 7; 0 = the best dev epoch)")
@@ -119,9 +127,8 @@ def main():
             cmd += ["--extra", f"neural{n}:{ddir}:{CORPUS / f'neural_d{n}' / 'clips'}:{w}"]
         if args.init:
             cmd += ["--init", args.init]
-        if (CORPUS / "vocoded" / "protocols" / "train.txt").exists():
-            cmd += ["--extra", f"vocoded:{CORPUS / 'vocoded' / 'protocols'}:{CORPUS / 'vocoded' / 'clips'}:"
-                            f"{args.vocoded_weight}"]
+        for name, folder, weight in other_sets():
+            cmd += ["--extra", f"{name}:{CORPUS / folder / 'protocols'}:{CORPUS / folder / 'clips'}:{weight}"]
         if not (run / "history.json").exists():
             print(f"fold {k}: holding out {held}", flush=True)
             pending.append(subprocess.Popen(cmd))
@@ -176,7 +183,7 @@ def write_summary(args, results, out):
                "worst": max(results, key=lambda s: results[s]["eer"]),
                "settings": {"folds": args.folds, "epochs": args.epochs, "steps": args.steps,
                             "init": args.init, "draws": args.draws, "neural_weight": args.neural_weight,
-                            "vocoded_weight": args.vocoded_weight,
+                            "other_sets": {n: float(w) for n, _, w in other_sets()},
                             "average_from": args.average_from, "seed": args.seed,
                             "features": pathlib.Path(args.features).name}}
     out.parent.mkdir(parents=True, exist_ok=True)
