@@ -108,6 +108,11 @@ $PY models/eval/combine.py --out "$WORK/combined/vocoded" \
 CODECS=1 models/eval/candidate.sh models/spoofd-default.pt "$WORK/eval"
 $PY models/eval/shortcut_check.py --meta "$CORPUS/neural/meta.tsv" --clips "$CORPUS/neural/clips" \
   --out "$WORK/eval/shortcut_neural.json"
+# The same check on the game lines, with and without the DC offset (the front-end removes it).
+$PY models/eval/shortcut_check.py --meta "$CORPUS/games/meta.tsv" --clips "$CORPUS/games/clips" \
+  --out "$WORK/eval/shortcut_games.json"
+$PY models/eval/shortcut_check.py --meta "$CORPUS/games/meta.tsv" --clips "$CORPUS/games/clips" \
+  --drop dc --out "$WORK/eval/shortcut_games_nodc.json"
 # Leave-one-source-out over the neural sources (sources grouped in 4 folds), with the
 # shipped model's front-end, averaging and seed.
 $PY models/eval/loso.py --folds "${LOSO_FOLDS:-4}" --epochs "${LOSO_EPOCHS:-$EPOCHS}" --steps "$STEPS" \

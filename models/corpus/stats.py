@@ -28,7 +28,9 @@ HEAD = """# spoofd training corpus (genuine vs synthetic speech)
 Everything here is built from Debian 12 `main` packages by the scripts in this
 directory; no audio is stored in git (`models/corpus/data/` is ignored).
 Public neural speech fetched from GitHub demo pages and the vocoders trained here
-are described in [NEURAL.md](NEURAL.md).
+are described in [NEURAL.md](NEURAL.md). A separate set of English voice acting
+(the lines of Debian's flight-of-the-amazon-queen, each with one resynthesised copy)
+is built by `extract_games.py` into `data/games/` (its docstring says how).
 
 ## Rebuild
 
