@@ -59,6 +59,16 @@ def stable_random(*parts):
     return random.Random(stable_hash(*parts))
 
 
+def pick_split(u, weights):
+    """The split a uniform number u in [0, 1) falls into, for [(name, share)] in order."""
+    acc = 0.0
+    for name, w in weights:
+        acc += w
+        if u < acc:
+            return name
+    return weights[-1][0]
+
+
 def short_hash(*parts, n=10):
     return hashlib.sha1("\x1f".join(str(p) for p in parts).encode("utf-8")).hexdigest()[:n]
 

@@ -98,13 +98,7 @@ def scene_and_speaker(name):
 def split_of(scene, speaker):
     if speaker == "joe":
         return "train"
-    u = C.stable_hash("games-split", scene) / 2 ** 64
-    acc = 0.0
-    for name, p in SPLITS:
-        acc += p
-        if u < acc:
-            return name
-    return SPLITS[-1][0]
+    return C.pick_split(C.stable_hash("games-split", scene) / 2 ** 64, SPLITS)
 
 
 def decode_mp3(data):

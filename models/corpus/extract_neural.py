@@ -93,13 +93,7 @@ def group_of(source, path):
 
 
 def split_of(group, seed):
-    u = C.stable_random(seed, "neural-split", group).random()
-    acc = 0.0
-    for name, w in SPLIT_WEIGHTS:
-        acc += w
-        if u < acc:
-            return name
-    return SPLIT_WEIGHTS[-1][0]
+    return C.pick_split(C.stable_random(seed, "neural-split", group).random(), SPLIT_WEIGHTS)
 
 
 def sidecar_path(t):
