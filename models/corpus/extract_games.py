@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Game voice acting as an extra training set: the spoken lines of Flight of the
 Amazon Queen (Debian package flight-of-the-amazon-queen, ScummVM data file
-queen.1c) and a resynthesised copy of each line.
+queen.1c) and, with --games queen,sky, of Beneath a Steel Sky (beneath-a-steel-sky,
+sky.dnr + sky.dsk), and a resynthesised copy of each line. The shipped model
+(2026.11.27-cqcc60-games) was trained on the first game only, the default.
 
 The Debian corpus has few English voices (one asterisk speaker, a few words from
 the KDE games and Tux Paint). This set adds the game's whole cast, English
@@ -15,6 +17,11 @@ recording chain are shared and only the vocoder differs.
    bytes, a compression byte (1 = MP3), a big-endian entry count and 21-byte
    entries (12-byte name, bundle byte, big-endian offset and size). The .SB
    entries are the speech lines: MP3, 11,025 Hz mono, 16 kb/s.
+   Beneath a Steel Sky: sky.dnr is a 32-bit count and 8-byte entries (file number,
+   24-bit offset, whose top bit means "times 16", and 24-bit size with flags);
+   files 50000-55999 are the speech, a 22-byte header and an RNC-packed body
+   (rnc.py) of 8-bit unsigned PCM at 11,025 Hz. Which character speaks a line is
+   not in the data, so its lines are grouped by blocks of 100 file numbers.
 2. Lines are grouped by scene (the dialogue number, or the cutscene/script name
    in the file name). Splits are 70/15/15 by a stable hash of the scene, so a
    sentence never crosses splits. The player character (Joe) speaks in every
@@ -25,8 +32,8 @@ recording chain are shared and only the vocoder differs.
    the Debian resynthesis vocoders (SPTK mel-cepstrum/MLSA, SPTK LPC, codec2,
    Griffin-Lim, LPC-10) or a checkpoint of the neural vocoders trained here.
 4. Both classes then get the game's native channel once more (11,025 Hz, MP3 at
-   16 kb/s: channel.match_native), so a second MP3 generation cannot tell them
-   apart, and the chain of augment.py, the copy with the same random draws as
+   16 kb/s or 8-bit PCM: channel.match_native), so a second generation of it
+   cannot tell them apart, and the chain of augment.py, the copy with the same random draws as
    its original.
 
 Output: data/games/clips/*.wav, data/games/meta.tsv and ASVspoof protocols
@@ -49,11 +56,19 @@ import channel as CH  # noqa: E402
 import common as C  # noqa: E402
 import generators as G  # noqa: E402
 
+import rnc  # noqa: E402
+
 STEP = "games"
-SOURCE = "flight-of-the-amazon-queen"
 QUEEN = "/usr/share/scummvm/flight-of-the-amazon-queen/queen.1c"
+SKY = "/usr/share/scummvm/beneath-a-steel-sky/sky"  # .dnr (index) and .dsk (data)
+# Per game: Debian package, native channel, clip-id prefix, file that must exist.
+GAMES = {
+    "queen": dict(source="flight-of-the-amazon-queen", codec="mp3", prefix="q", needs=QUEEN),
+    "sky": dict(source="beneath-a-steel-sky", codec="pcm_u8", prefix="s", needs=SKY + ".dsk"),
+}
 NATIVE_RATE_HZ = 11025
-NATIVE_CODEC = "mp3"
+SKY_SPEECH = range(50000, 56000)
+SKY_HEADER = 22
 RESYNTH = ("sptk_mlsa", "sptk_lpc", "codec2", "griffin_lim", "lpc10")
 SPLITS = (("train", 0.70), ("dev", 0.15), ("eval", 0.15))
 
@@ -76,6 +91,38 @@ def read_table(path):
         if name.upper().endswith(".SB"):
             out.append((name[:-3], off, size))
     return out
+
+
+def read_sky_index(dnr):
+    """[(file number, offset, size, flags)] of Beneath a Steel Sky's speech files."""
+    with open(dnr, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<I", data[:4])[0]
+    if len(data) < 4 + 8 * n:
+        raise C.ToolError(f"{dnr}: index shorter than its {n} entries")
+    out = []
+    for i in range(n):
+        e = data[4 + 8 * i: 12 + 8 * i]
+        num = struct.unpack("<H", e[:2])[0]
+        off = int.from_bytes(e[2:5], "little")
+        size = int.from_bytes(e[5:8], "little")
+        if off & 0x800000:
+            off = (off & 0x7FFFFF) << 4
+        if num in SKY_SPEECH:
+            out.append((num, off, size & 0x3FFFFF, size >> 22))
+    return out
+
+
+def read_sky_line(off, size):
+    """8-bit PCM samples (float, 11,025 Hz) of one speech file."""
+    with open(SKY + ".dsk", "rb") as f:
+        f.seek(off)
+        data = f.read(size)
+    try:
+        pcm = rnc.unpack(data[SKY_HEADER:])
+    except ValueError as e:
+        raise C.ToolError(f"sky.dsk at {off}: {e}") from e
+    return (np.frombuffer(pcm, np.uint8).astype(np.float32) - 128.0) / 128.0
 
 
 _DIALOGUE = re.compile(r"^([0-9A-F]{2})[0-9A-F]{4}([JP])[0-9]$")
@@ -124,10 +171,13 @@ def vocode(x, t):
 
 
 def process(t):
-    with open(QUEEN, "rb") as f:
-        f.seek(t["offset"])
-        data = f.read(t["size"])
-    x, sr = decode_mp3(data)
+    if t["game"] == "sky":
+        x, sr = C.resample(read_sky_line(t["offset"], t["size"]), NATIVE_RATE_HZ, CH.SR), CH.SR
+    else:
+        with open(QUEEN, "rb") as f:
+            f.seek(t["offset"])
+            data = f.read(t["size"])
+        x, sr = decode_mp3(data)
     if len(x) < int(1.0 * sr):
         raise C.ToolError(f"{t['name']}: shorter than 1 s after decoding")
     bandwidth = C.estimate_bandwidth_hz(x, sr)  # of the genuine line, for both classes
@@ -138,7 +188,8 @@ def process(t):
         else:
             x = vocode(x, t)
         x = np.nan_to_num(np.asarray(x, np.float32))
-    x, native = CH.match_native(x, NATIVE_RATE_HZ, NATIVE_CODEC, bandwidth,
+    codec = GAMES[t["game"]]["codec"]
+    x, native = CH.match_native(x, NATIVE_RATE_HZ, codec, bandwidth,
                                 C.stable_rng(t["seed"], "games-native", t["clip_id"]))
     # The chain draws are seeded by the genuine line, so a copy gets its original's.
     y, info = A.chain(x, A.clip_rng(t["seed"], t["source_clip_id"]))
@@ -146,17 +197,34 @@ def process(t):
     C.write_wav_atomic(C.data_path(rel), y)
     row = {k: t[k] for k in ("clip_id", "split", "label", "speaker", "group", "source", "language",
                              "text_id", "generator", "family", "kind", "source_clip_id")}
-    row.update(info, native_match=native, native_rate_hz=NATIVE_RATE_HZ, native_codec=NATIVE_CODEC,
+    row.update(info, native_match=native, native_rate_hz=NATIVE_RATE_HZ, native_codec=codec,
                duration_s=round(len(y) / CH.SR, 3), path=rel)
     C.atomic_write_json(sidecar_path(t), row)
     return 1
 
 
+def game_lines(game):
+    """[(name, offset, size, scene, speaker)] of one game's speech lines of 1 s or more."""
+    out = []
+    if game == "queen":
+        # 16 kb/s: 2,000 bytes per second; the lines under about 1 s are grunts and
+        # one-word answers, and the decoder checks the exact length again.
+        for name, off, size in read_table(QUEEN):
+            if size >= 2000:
+                out.append((name, off, size) + scene_and_speaker(name))
+        return out
+    with open(SKY + ".dsk", "rb") as f:
+        for num, off, size, _flags in read_sky_index(SKY + ".dnr"):
+            f.seek(off + SKY_HEADER)
+            head = f.read(8)
+            # The RNC header's unpacked length is the number of samples.
+            if head[:4] == b"RNC\x01" and struct.unpack(">I", head[4:8])[0] >= NATIVE_RATE_HZ:
+                scene = f"sky{num // 100}"
+                out.append((str(num), off, size, scene, scene))
+    return out
+
+
 def plan(args, seed):
-    lines = read_table(QUEEN)
-    # 16 kb/s: 2,000 bytes per second; the lines under about 1 s are grunts and
-    # one-word answers, and the decoder checks the exact length again.
-    lines = [e for e in lines if e[2] >= 2000]
     vocs = []
     if args.vocoders and os.path.isdir(args.vocoders):
         import resynth  # noqa: E402
@@ -164,13 +232,14 @@ def plan(args, seed):
     gens = [("resynth", g) for g in RESYNTH if g in {x.name for x in G.available_generators()}]
     gens += [("vocoder", v) for v in vocs]
     tasks = []
-    for name, off, size in lines:
-        scene, speaker = scene_and_speaker(name)
+    lines = [(game,) + line for game in args.games for line in game_lines(game)]
+    for game, name, off, size, scene, speaker in lines:
         split = split_of(scene, speaker)
-        cid = f"q_{name.lower()}"
-        base = dict(offset=off, size=size, name=name, split=split, speaker=speaker, group=speaker,
-                    source=SOURCE, language="en", text_id=f"en:queen-{name.lower()}",
-                    source_clip_id=cid, seed=seed)
+        prefix = GAMES[game]["prefix"]
+        cid = f"{prefix}_{name.lower()}"
+        base = dict(game=game, offset=off, size=size, name=name, split=split, speaker=speaker,
+                    group=speaker, source=GAMES[game]["source"], language="en",
+                    text_id=f"en:{game}-{name.lower()}", source_clip_id=cid, seed=seed)
         tasks.append(dict(base, clip_id=cid, label="bonafide", generator="-", family="-", kind="-"))
         if C.stable_hash("games-copy", cid) / 2 ** 64 >= args.copy_frac or not gens:
             continue
@@ -181,11 +250,11 @@ def plan(args, seed):
         kind, g = pool[(pick // 2) % len(pool)]
         if kind == "resynth":
             gen = G.BY_NAME[g]
-            tasks.append(dict(base, clip_id=f"qs_{g}_{name.lower()}", label="spoof", generator=g,
+            tasks.append(dict(base, clip_id=f"{prefix}s_{g}_{name.lower()}", label="spoof", generator=g,
                               family=gen.family, kind="resynthesis"))
         else:
             vkind, step, path = g
-            tasks.append(dict(base, clip_id=f"qs_{vkind}_{step}_{name.lower()}", label="spoof",
+            tasks.append(dict(base, clip_id=f"{prefix}s_{vkind}_{step}_{name.lower()}", label="spoof",
                               generator=f"voc-{vkind}-{step}", family=f"own_{vkind}_vocoder",
                               kind=vkind, ckpt=str(path), step=step))
     # Same-checkpoint copies in a row: the vocoder cache holds one network at a time.
@@ -200,9 +269,16 @@ def main():
                     help="share of the genuine lines that also get a synthetic copy")
     ap.add_argument("--vocoders", default="models/work/vocoders",
                     help="checkpoints of models/corpus/vocoders (skipped when absent)")
+    ap.add_argument("--games", default="queen",
+                    help="comma-separated: queen (Flight of the Amazon Queen, the shipped recipe), "
+                         "sky (Beneath a Steel Sky)")
     args = ap.parse_args()
-    if not os.path.exists(QUEEN):
-        sys.exit(f"extract_games: {QUEEN} is missing (apt-get install flight-of-the-amazon-queen)")
+    args.games = [g for g in args.games.split(",") if g]
+    for g in args.games:
+        if g not in GAMES:
+            sys.exit(f"extract_games: unknown game {g!r} (choose from {', '.join(GAMES)})")
+        if not os.path.exists(GAMES[g]["needs"]):
+            sys.exit(f"extract_games: {GAMES[g]['needs']} is missing (apt-get install {GAMES[g]['source']})")
     try:
         import torch
         torch.set_num_threads(1)
