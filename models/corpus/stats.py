@@ -263,12 +263,9 @@ def eer(y, s):
 
 # ----------------------------------------------------------------------------
 
-def extra_sets():
-    """Folders of the training sets added to the Debian corpus by build_model.sh
-    (models/train/extras.tsv, the one list of them)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train", "extras.tsv")
-    with open(path) as f:
-        return [ln.split("\t")[1] for ln in f if ln.strip() and not ln.startswith("#")]
+# The training sets added to the Debian corpus by build_model.sh (models/train/extras.tsv).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
+import extras  # noqa: E402
 
 
 def training_summary(rows, data):
@@ -286,7 +283,7 @@ def training_summary(rows, data):
         "languages": sorted({r["language"] for r in train if r.get("language")}),
         "extra_sets": {},
     }
-    for name in extra_sets():
+    for _, name, _ in extras.extra_sets():
         meta = os.path.join(data, name, "meta.tsv")
         if not os.path.exists(meta):
             continue

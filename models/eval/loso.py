@@ -53,9 +53,9 @@ def folds_of(rows, k):
 def other_sets():
     """The shipped recipe's training sets other than the pages (models/train/extras.tsv:
     the vocoder copies, the game lines), which every fold keeps: [(name, folder, weight)]."""
-    rows = [ln.rstrip("\n").split("\t") for ln in open(ROOT / "models" / "train" / "extras.tsv")
-            if ln.strip() and not ln.startswith("#")]
-    return [(n, f, w) for n, f, w in rows
+    sys.path.insert(0, str(ROOT / "models" / "train"))
+    import extras  # noqa: E402
+    return [(n, f, w) for n, f, w in extras.extra_sets()
             if not f.startswith("neural") and (CORPUS / f / "protocols" / "train.txt").exists()]
 
 
