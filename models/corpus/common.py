@@ -161,15 +161,17 @@ def read_audio(path, fmt=None, raw_rate_hz=None):
     return ffmpeg_decode(path, fmt=fmt)
 
 
-def ffmpeg_decode(path, fmt=None, rate_hz=None):
+def ffmpeg_decode(path, fmt=None, rate_hz=None, input_bytes=None):
+    """Decodes with the ffmpeg CLI to float32 mono; with input_bytes, from those bytes
+    on stdin instead of a file (path is then ignored)."""
     cmd = ["ffmpeg", "-nostdin", "-v", "error"]
     if fmt:
         cmd += ["-f", fmt]
-    cmd += ["-i", path, "-ac", "1"]
+    cmd += ["-i", "-" if input_bytes is not None else path, "-ac", "1"]
     if rate_hz:
         cmd += ["-ar", str(rate_hz)]
     cmd += ["-f", "wav", "-acodec", "pcm_f32le", "-"]
-    out = run(cmd)
+    out = run(cmd, input_bytes=input_bytes)
     x, sr = sf.read(_bytes_io(out), dtype="float32", always_2d=False)
     return to_mono(x), sr
 

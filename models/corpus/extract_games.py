@@ -148,26 +148,8 @@ def split_of(scene, speaker):
     return C.pick_split(C.stable_hash("games-split", scene) / 2 ** 64, SPLITS)
 
 
-def decode_mp3(data):
-    out = C.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "mp3", "-i", "-", "-ac", "1",
-                 "-ar", str(CH.SR), "-f", "wav", "-acodec", "pcm_f32le", "-"], input_bytes=data)
-    x, sr = C.decode_wav_bytes(out)
-    return np.asarray(x, np.float32), sr
-
-
 def sidecar_path(t):
     return C.data_path("games", "_done", t["clip_id"][:12], t["clip_id"] + ".json")
-
-
-def vocode(x, t):
-    """One neural-vocoder copy (mel -> waveform), as vocoders/resynth.py makes them."""
-    import torch
-    import resynth  # noqa: E402 - vocoders/resynth.py
-    g = resynth.generator(t["kind"], t["ckpt"])
-    peak = float(np.max(np.abs(x))) + 1e-6
-    with torch.no_grad():
-        y = g(resynth._MEL(torch.from_numpy(x / peak * 0.9)[None]))[0].numpy()
-    return G._match_len(y * (peak / 0.9), len(x))
 
 
 def process(t):
@@ -177,7 +159,7 @@ def process(t):
         with open(QUEEN, "rb") as f:
             f.seek(t["offset"])
             data = f.read(t["size"])
-        x, sr = decode_mp3(data)
+        x, sr = C.ffmpeg_decode(None, fmt="mp3", rate_hz=CH.SR, input_bytes=data)
     if len(x) < int(1.0 * sr):
         raise C.ToolError(f"{t['name']}: shorter than 1 s after decoding")
     bandwidth = C.estimate_bandwidth_hz(x, sr)  # of the genuine line, for both classes
@@ -186,7 +168,8 @@ def process(t):
         if t["generator"] in RESYNTH:
             x, _ = G.BY_NAME[t["generator"]].synth(x, sr, rng)
         else:
-            x = vocode(x, t)
+            import resynth  # noqa: E402 - vocoders/resynth.py (needs torch)
+            x = G._match_len(resynth.copy_synthesis(t["kind"], t["ckpt"], x), len(x))
         x = np.nan_to_num(np.asarray(x, np.float32))
     codec = GAMES[t["game"]]["codec"]
     x, native = CH.match_native(x, NATIVE_RATE_HZ, codec, bandwidth,

@@ -66,15 +66,20 @@ def sidecar_path(t):
 
 
 @torch.no_grad()
-def process(t):
-    g = generator(t["kind"], t["ckpt"])
-    x, sr = C.read_audio(C.data_path(t["in_path"]))
-    if sr != nets.SR:
-        x = C.resample(x, sr, nets.SR)
+def copy_synthesis(kind, ckpt, x):
+    """x (16 kHz) -> mel spectrogram -> waveform by one checkpoint, at x's level; at most
+    len(x) samples. Also used by extract_games.py for the game lines' copies."""
     x = np.asarray(x, np.float32)
     peak = float(np.max(np.abs(x))) + 1e-6
     wav = torch.from_numpy(x / peak * 0.9)[None]
-    y = g(_MEL(wav))[0].numpy()[: len(x)] * (peak / 0.9)
+    return generator(kind, ckpt)(_MEL(wav))[0].numpy()[: len(x)] * (peak / 0.9)
+
+
+def process(t):
+    x, sr = C.read_audio(C.data_path(t["in_path"]))
+    if sr != nets.SR:
+        x = C.resample(x, sr, nets.SR)
+    y = copy_synthesis(t["kind"], t["ckpt"], x)
     rng_native = C.stable_rng(t["seed"], "vocoded-native", t["clip_id"])
     y, native = CH.match_native(y, t["native_rate_hz"], t["native_codec"], t["bandwidth_hz"], rng_native)
     # Same chain draws as the genuine original: seeded by the ORIGINAL clip id.
