@@ -145,6 +145,11 @@ class SpoofNet(nn.Module):
         return self.head(self.embed(x)).squeeze(1)
 
 
+# Front-ends whose features are DCT coefficients of log filterbank energies (the
+# C++ FeatureConfig::IsCepstral).
+CEPSTRAL = ("lfcc", "mfcc", "cqcc")
+
+
 def inverse_dct(n_filters: int, n_coeffs: int) -> torch.Tensor:
     """[n_coeffs, n_filters]: maps the first n_coeffs orthonormal DCT-II coefficients
     back to n_filters log energies (the pseudo-inverse: a smoothed log spectrum
@@ -173,7 +178,7 @@ class SpoofNet2d(nn.Module):
         if n_dims % self.channels:
             raise ValueError(f"{n_dims} feature dims do not split into {self.channels} channels")
         per_channel = n_dims // self.channels
-        if features["kind"] in ("lfcc", "mfcc", "cqcc"):
+        if features["kind"] in CEPSTRAL:
             self.bands = int(features["n_filters"])
             self.register_buffer("idct", inverse_dct(self.bands, per_channel))
             self.cepstral = True

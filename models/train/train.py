@@ -85,6 +85,11 @@ def parse_args():
     p.add_argument("--init", help="start from this run's weights (a best.pt/last.pt of the same "
                                     "architecture and features), e.g. to fine-tune on more data")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--band-mask", type=float, default=0.0, metavar="P",
+                   help="share of training segments in which a random run of filterbank bands loses its "
+                        "time variation (cepstral front-ends only; see band_mask)")
+    p.add_argument("--band-mask-width", type=int, default=15, metavar="BANDS",
+                   help="widest run of bands --band-mask may flatten")
     p.add_argument("--average-from", type=int, default=0, metavar="EPOCH",
                    help="keep the mean of the weights after every epoch from EPOCH on and make it the "
                         "run's result (best.pt) instead of the epoch with the lowest dev EER; batch-norm "
@@ -174,6 +179,36 @@ def spec_augment(x, rng):
             w = int(rng.integers(1, t // 10))
             s = int(rng.integers(0, t - w))
             x[i, s:s + w, :] = 0.0
+    return x
+
+
+def band_mask(x, rng, idct, p, max_width):
+    """Frequency masking for cepstral features, in place. For a share p of the
+    segments, a run of 1..max_width adjacent filterbank bands is flattened: its
+    static log energies are pulled to their mean over the segment and its deltas to
+    zero, so the run keeps its level but loses most of its time structure. The edit
+    is made on the log energies recovered through the transposed DCT and mapped back
+    (`idct` [n_coeffs, n_filters], orthonormal rows); with fewer coefficients than
+    bands that is a projection, so about four fifths of the run's variation goes and
+    a little of the neighbours' with it. After the network's
+    per-dimension normalisation a band's level is largely gone anyway, so no single
+    band (the energy under 300 Hz, say) can be relied on. In the spirit of the
+    FreqAugment layer of Chen et al., "Generalization of audio deepfake detection"
+    (Odyssey 2020), which masks adjacent filterbank channels during training."""
+    b, t, d = x.shape
+    nc, nf = idct.shape
+    blocks = d // nc
+    for i in range(b):
+        if rng.random() >= p:
+            continue
+        w = int(rng.integers(1, max_width + 1))
+        s = int(rng.integers(0, nf - w + 1))
+        sub = idct[:, s:s + w]  # [nc, w]
+        for k in range(blocks):
+            c = x[i, :, k * nc:(k + 1) * nc]
+            band = c @ sub  # [t, w] log energies (smoothed) of the run
+            target = np.broadcast_to(band.mean(axis=0), band.shape) if k == 0 else 0.0
+            c += (target - band) @ sub.T
     return x
 
 
@@ -276,6 +311,16 @@ def main():
         say(f"resumed after epoch {state['epoch']}")
     say(f"model: {args.arch}, {nets.count_parameters(model)} parameters")
 
+    band_idct = None
+    if args.band_mask > 0:
+        feats = network["features"]
+        if feats["kind"] not in nets.CEPSTRAL:
+            sys.exit(f"--band-mask needs a cepstral front-end, not {feats['kind']}")
+        nc = n_dims // (1 + int(feats.get("deltas", 0)))
+        band_idct = nets.inverse_dct(int(feats["n_filters"]), nc).numpy().astype(np.float32)
+        say(f"band mask: {args.band_mask:.2f} of segments, up to {args.band_mask_width} of "
+            f"{feats['n_filters']} bands")
+
     # Class-balanced sampling: half of every batch is bonafide, half spoof.
     idx_bona, p_bona = class_sampler(train_items, labels, 0)
     idx_spoof, p_spoof = class_sampler(train_items, labels, 1)
@@ -300,6 +345,7 @@ def main():
                 "excluded_systems": args.exclude_system, "train_clips": len(train_items),
                 "extra": args.extra, "splice_prob": args.splice_prob, "init": args.init,
                 "pair_frac": args.pair_frac if partners else 0.0, "pair_margin": args.pair_margin,
+                "band_mask": args.band_mask, "band_mask_width": args.band_mask_width,
                 "epoch": epoch, "dev_eer": dev_eer}
 
     while state["epoch"] < args.epochs:
@@ -322,6 +368,8 @@ def main():
                                             args.segment_frames, rng)
                     x[j] = splice(x[j], donor, rng)
                     yl[j] = 1.0
+            if band_idct is not None:
+                x = band_mask(x, rng, band_idct, args.band_mask, args.band_mask_width)
             x = spec_augment(x, rng)
             y = torch.from_numpy(yl)
             logits = model(torch.from_numpy(x))
