@@ -60,7 +60,8 @@ done
 $PY models/corpus/vocoders/resynth.py --vocoders "$WORK/vocoders" --per-split train=1000,dev=40,eval=40
 # English voice acting from Debian's flight-of-the-amazon-queen and one resynthesised copy
 # of each line (Debian's vocoders and the checkpoints above): 5.3 h of genuine speech.
-# (--games queen,sky adds Beneath a Steel Sky's 1.9 h; the shipped model did not use it.)
+# (--games queen,sky adds Beneath a Steel Sky's 1.9 h; a model trained with it was not better
+# on the Debian and neural eval splits, see the eleventh session in MODEL_CARD.notes.md.)
 $PY models/corpus/extract_games.py --jobs "${JOBS:-2}" --vocoders "$WORK/vocoders"
 # The sets above as train.py --extra arguments (models/train/extras.tsv).
 source models/train/extras.sh

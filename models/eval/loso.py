@@ -81,6 +81,8 @@ def main():
     ap.add_argument("--average-from", type=int, default=0,
                     help="train.py --average-from (the shipped recipe: 7; 0 = the best dev epoch)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--feature-dtype", choices=("float32", "float16"), default="float32",
+                    help="passed to train.py (float16 for wide front-ends)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = C.read_tsv(CORPUS / "neural" / "meta.tsv")
@@ -120,7 +122,8 @@ def main():
                "--audio-dir", str(CORPUS / "clips"), "--epochs", str(args.epochs),
                "--steps-per-epoch", str(args.steps), "--threads", str(args.threads),
                "--extra", f"neural:{fdir}:{CORPUS / 'neural' / 'clips'}:{w}", "--splice-prob", "0.2",
-               "--lr", str(args.lr), "--average-from", str(args.average_from), "--seed", str(args.seed)]
+               "--lr", str(args.lr), "--average-from", str(args.average_from), "--seed", str(args.seed),
+               "--feature-dtype", args.feature_dtype]
         for n, drows in draws.items():
             ddir = fdir / f"draw{n}"
             write_train_dev(ddir, [r for r in drows if r["source"] not in held])

@@ -85,6 +85,9 @@ def parse_args():
     p.add_argument("--init", help="start from this run's weights (a best.pt/last.pt of the same "
                                     "architecture and features), e.g. to fine-tune on more data")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--feature-dtype", choices=("float32", "float16"), default="float32",
+                   help="how the training clips' features are held in memory (float16: half the memory, "
+                        "for wide front-ends such as the 257-bin log spectrogram; batches are float32)")
     p.add_argument("--band-mask", type=float, default=0.0, metavar="P",
                    help="share of training segments in which a random run of filterbank bands loses its "
                         "time variation (cepstral front-ends only; see band_mask)")
@@ -268,7 +271,7 @@ def main():
     train_items = [it for it in load_split(args, "train") if it.system not in args.exclude_system]
     dev_items = [it for it in load_split(args, "dev") if it.system not in args.exclude_system]
     paths = data.cache_features(train_items + dev_items, args.features, args.cache, args.jobs)
-    train_items, train_feats = data.load_features(train_items, paths)
+    train_items, train_feats = data.load_features(train_items, paths, dtype=np.dtype(args.feature_dtype))
     dev_items, dev_feats = data.load_features(dev_items, paths)
     dev_labels = np.array([it.label for it in dev_items])
     labels = np.array([it.label for it in train_items])
@@ -355,7 +358,8 @@ def main():
         for _ in range(args.steps_per_epoch):
             half = args.batch // 2
             pick = balanced_pick(rng)
-            x = np.stack([data.fit_length(train_feats[i], args.segment_frames, rng) for i in pick])
+            x = np.stack([data.fit_length(train_feats[i], args.segment_frames, rng)
+                          for i in pick]).astype(np.float32, copy=False)
             # The first n_pairs of each half are pairs: bona slot j and spoof slot half + j.
             for j, i in enumerate(rng.choice(paired, n_pairs, p=p_paired) if n_pairs else []):
                 b = int(rng.choice(partners[i]))
@@ -416,7 +420,8 @@ def main():
         bn_rng = np.random.default_rng(args.seed)
         # Class-balanced crops, as in training, without augmentation.
         refresh_batch_norm(model, (np.stack([data.fit_length(train_feats[i], args.segment_frames, bn_rng)
-                                             for i in balanced_pick(bn_rng)]) for _ in range(100)))
+                                             for i in balanced_pick(bn_rng)]).astype(np.float32, copy=False)
+                                   for _ in range(100)))
         scores = score_clips(model, dev_feats, args.segment_frames)
         dev_eer, _ = metrics.eer(scores, dev_labels)
         settings = {**run_settings(state["epoch"], dev_eer),
