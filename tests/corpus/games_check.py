@@ -16,13 +16,9 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "models" / "corpus"))
 sys.path.insert(0, str(ROOT / "tests"))
-from pychecks import check, finish  # noqa: E402
+from pychecks import check, finish, skip_without  # noqa: E402
 
-try:
-    import extract_games as E  # noqa: E402
-except ImportError as e:  # e.g. CI installs only the runtime, not the corpus tools
-    print(f"skipped: {e}")
-    sys.exit(77)
+E = skip_without("extract_games")  # CI installs only the runtime, not the corpus tools
 
 
 def table(entries, magic=b"QTBL", compression=1):

@@ -7,17 +7,14 @@ shape, and p = 0 changes nothing. Exit 0 when every check holds, 1 otherwise, 77
 import pathlib
 import sys
 
-try:
-    import torch  # noqa: F401  (train.py and model.py need it)
-except ImportError:
-    print("skipped: python3-torch is not installed")
-    sys.exit(77)
-import numpy as np
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "models" / "train"))
 sys.path.insert(0, str(ROOT / "tests"))
-from pychecks import check, finish  # noqa: E402
+from pychecks import check, finish, skip_without  # noqa: E402
+
+torch = skip_without("torch", "python3-torch is not installed")
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "models" / "train"))
 import model as nets  # noqa: E402
 import train  # noqa: E402
 
