@@ -193,7 +193,8 @@ def loso_by_front_end(results):
                      f"mean of epochs {st['average_from']}–{st['epochs']}" if st.get("average_from")
                      else "lowest dev EER",
                      st.get("seed", 1), len(d["sources"]), pct(d["mean_eer"]),
-                     f"{d['worst']} ({pct(d['sources'][d['worst']]['eer'])})", f.name])
+                     f"{d['worst']} ({pct(d['sources'][d['worst']]['eer'])})",
+                     f.name + (" (the shipped recipe, as build_model.sh runs it)" if f.name == "loso.json" else "")])
     if len(rows) < 2:
         return []
     return ["### Leave-one-source-out by front-end and recipe", "",
