@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "models" / "eval"))
 sys.path.insert(0, str(ROOT / "models" / "corpus"))
 import common as C  # noqa: E402
 import data  # noqa: E402
+import extras  # noqa: E402
 import metrics  # noqa: E402
 import model as nets  # noqa: E402
 from train import score_clips  # noqa: E402
@@ -53,8 +54,6 @@ def folds_of(rows, k):
 def other_sets():
     """The shipped recipe's training sets other than the pages (models/train/extras.tsv:
     the vocoder copies, the game lines), which every fold keeps: [(name, folder, weight)]."""
-    sys.path.insert(0, str(ROOT / "models" / "train"))
-    import extras  # noqa: E402
     return [(n, f, w) for n, f, w in extras.extra_sets()
             if not f.startswith("neural") and (CORPUS / f / "protocols" / "train.txt").exists()]
 
@@ -94,6 +93,7 @@ def main():
         results = json.loads(out.read_text()).get("sources", {})
     draws = {n: C.read_tsv(CORPUS / f"neural_d{n}" / "meta.tsv") for n in range(1, args.draws + 1)}
     w = args.neural_weight / (1 + args.draws)
+    others = other_sets()
     pending, todo = [], []
 
     def finish():
@@ -103,7 +103,7 @@ def main():
                 sys.exit(f"loso: a fold's training failed (exit {proc.returncode})")
         for fold in todo:
             results.update(score_fold(args, *fold))
-            write_summary(args, results, out)
+            write_summary(args, results, out, others)
         pending.clear()
         todo.clear()
 
@@ -130,7 +130,7 @@ def main():
             cmd += ["--extra", f"neural{n}:{ddir}:{CORPUS / f'neural_d{n}' / 'clips'}:{w}"]
         if args.init:
             cmd += ["--init", args.init]
-        for name, folder, weight in other_sets():
+        for name, folder, weight in others:
             cmd += ["--extra", f"{name}:{CORPUS / folder / 'protocols'}:{CORPUS / folder / 'clips'}:{weight}"]
         if not (run / "history.json").exists():
             print(f"fold {k}: holding out {held}", flush=True)
@@ -180,13 +180,13 @@ def score_fold(args, k, held, fdir, run, reference):
     return results
 
 
-def write_summary(args, results, out):
+def write_summary(args, results, out, others):
     summary = {"sources": results,
                "mean_eer": float(np.mean([v["eer"] for v in results.values()])),
                "worst": max(results, key=lambda s: results[s]["eer"]),
                "settings": {"folds": args.folds, "epochs": args.epochs, "steps": args.steps,
                             "init": args.init, "draws": args.draws, "neural_weight": args.neural_weight,
-                            "other_sets": {n: float(w) for n, _, w in other_sets()},
+                            "other_sets": {n: float(w) for n, _, w in others},
                             "average_from": args.average_from, "seed": args.seed,
                             "features": pathlib.Path(args.features).name}}
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -161,6 +161,19 @@ def inverse_dct(n_filters: int, n_coeffs: int) -> torch.Tensor:
     return m.float()
 
 
+def cepstral_inverse(features: dict, n_dims: int):
+    """For a cepstral front-end, the [n_coeffs, n_filters] inverse_dct that maps one
+    block of its n_dims features (statics, deltas or delta-deltas) back to log band
+    energies; None for other front-ends. Raises ValueError when n_dims does not
+    split into 1 + deltas blocks."""
+    blocks = 1 + int(features.get("deltas", 0))
+    if n_dims % blocks:
+        raise ValueError(f"{n_dims} feature dims do not split into {blocks} channels")
+    if features["kind"] not in CEPSTRAL:
+        return None
+    return inverse_dct(int(features["n_filters"]), n_dims // blocks)
+
+
 class SpoofNet2d(nn.Module):
     """2-D residual CNN over a [channels, bands, frames] image of the features.
 
@@ -175,12 +188,11 @@ class SpoofNet2d(nn.Module):
         super().__init__()
         self.scale_by_std = scales_by_std(norm)
         self.channels = 1 + int(features.get("deltas", 0))
-        if n_dims % self.channels:
-            raise ValueError(f"{n_dims} feature dims do not split into {self.channels} channels")
+        idct = cepstral_inverse(features, n_dims)
         per_channel = n_dims // self.channels
-        if features["kind"] in CEPSTRAL:
-            self.bands = int(features["n_filters"])
-            self.register_buffer("idct", inverse_dct(self.bands, per_channel))
+        if idct is not None:
+            self.bands = idct.shape[1]
+            self.register_buffer("idct", idct)
             self.cepstral = True
         else:
             self.bands = per_channel

@@ -317,10 +317,10 @@ def main():
     band_idct = None
     if args.band_mask > 0:
         feats = network["features"]
-        if feats["kind"] not in nets.CEPSTRAL:
+        band_idct = nets.cepstral_inverse(feats, n_dims)
+        if band_idct is None:
             sys.exit(f"--band-mask needs a cepstral front-end, not {feats['kind']}")
-        nc = n_dims // (1 + int(feats.get("deltas", 0)))
-        band_idct = nets.inverse_dct(int(feats["n_filters"]), nc).numpy().astype(np.float32)
+        band_idct = band_idct.numpy()
         say(f"band mask: {args.band_mask:.2f} of segments, up to {args.band_mask_width} of "
             f"{feats['n_filters']} bands")
 

@@ -28,16 +28,18 @@ x = np.concatenate([static, delta, np.gradient(delta, axis=1)], axis=2).astype(n
 
 
 class FixedRng:
-    """Stands in for numpy's Generator: always masks, at a chosen run."""
+    """Stands in for numpy's Generator: always masks, at a chosen run. band_mask
+    draws each segment's width first (1..max), then its start."""
     def __init__(self, start, width):
         self.start, self.width = start, width
+        self.draws = 0
 
     def random(self):
         return 0.0
 
     def integers(self, lo, hi):
-        # band_mask draws the width first (1..max), then the start.
-        v = self.width if hi == 16 else self.start
+        v = self.width if self.draws % 2 == 0 else self.start
+        self.draws += 1
         assert lo <= v < hi, (lo, v, hi)
         return v
 
