@@ -32,6 +32,7 @@ class Item:
     audio: pathlib.Path
     domain: str = "main"  # which data set (train.py --extra)
     weight: float = 1.0   # sampling weight of that data set
+    source: str = ""      # recording source (read_sources), for train.py --source-adversary
 
 
 def read_protocol(path, audio_dir, ext=".wav"):
@@ -49,6 +50,31 @@ def read_protocol(path, audio_dir, ext=".wav"):
         items.append(Item(cols[0], cols[1], cols[3], 1 if key == "spoof" else 0,
                           audio_dir / (cols[1] + ext)))
     return items
+
+
+def read_sources(protocol_dir):
+    """{clip_id: recording source} from the set's meta.tsv (in the protocols folder,
+    as for the Debian corpus, or beside it, as for the extra sets): the Debian
+    package, demo page or game a clip was recorded in or made from. Clips without
+    one (text-to-speech output) are left out; a set without meta.tsv (e.g. a real
+    ASVspoof folder) gives {}."""
+    pdir = pathlib.Path(protocol_dir)
+    for meta in (pdir / "meta.tsv", pdir.parent / "meta.tsv"):
+        if meta.exists():
+            break
+    else:
+        return {}
+    lines = meta.read_text().splitlines()
+    header = lines[0].split("\t")
+    if "source" not in header:
+        return {}
+    col = header.index("source")
+    out = {}
+    for line in lines[1:]:
+        cols = line.split("\t")
+        if len(cols) > col and cols[col] not in ("", "-"):
+            out[cols[0]] = cols[col]
+    return out
 
 
 def config_id(config_path):

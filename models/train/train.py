@@ -93,6 +93,12 @@ def parse_args():
                         "time variation (cepstral front-ends only; see band_mask)")
     p.add_argument("--band-mask-width", type=int, default=15, metavar="BANDS",
                    help="widest run of bands --band-mask may flatten")
+    p.add_argument("--source-adversary", type=float, default=0.0, metavar="LAMBDA",
+                   help="weight of a recording-source adversary (see SourceAdversary): the pooled embedding "
+                        "is trained, through gradient reversal, to tell the adversary as little as possible "
+                        "about which recording source a clip of a given class comes from (0: off)")
+    p.add_argument("--adversary-min-clips", type=int, default=20,
+                   help="a source needs this many train clips of a class to be one of the adversary's classes")
     p.add_argument("--average-from", type=int, default=0, metavar="EPOCH",
                    help="keep the mean of the weights after every epoch from EPOCH on and make it the "
                         "run's result (best.pt) instead of the epoch with the lowest dev EER; batch-norm "
@@ -116,15 +122,80 @@ def load_split(args, name):
     else:
         items = data.read_protocol(pathlib.Path(args.protocols) / f"{name}.txt", args.audio_dir,
                                    args.audio_ext)
+    sources = data.read_sources(args.protocols) if args.protocols and args.source_adversary else {}
     for it in items:
-        it.domain, it.weight = "main", args.main_weight
+        it.domain, it.weight, it.source = "main", args.main_weight, sources.get(it.file_id, "")
     for spec in args.extra:
         dname, pdir, adir, w = parse_extra(spec)
         extra = data.read_protocol(pdir / f"{name}.txt", adir, args.audio_ext)
+        sources = data.read_sources(pdir) if args.source_adversary else {}
         for it in extra:
-            it.domain, it.weight = dname, w
+            it.domain, it.weight, it.source = dname, w, sources.get(it.file_id, "")
         items += extra
     return items
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity on the way forward; the gradient times -scale on the way back."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.scale * grad, None
+
+
+class SourceAdversary(torch.nn.Module):
+    """Guesses a clip's recording source from the detector's pooled embedding, with one
+    classifier per class: among the genuine clips, which package, demo page or game
+    recorded it; among the synthetic ones, which source it was made from or published
+    on (text-to-speech clips with no recording source are left out). The embedding
+    reaches it through GradientReversal, so the detector is pushed to keep what tells
+    the classes apart and to drop what tells one recording chain from another within a
+    class. Being per class, the adversary cannot learn the label from the source mix
+    and push the detector against it. Domain-adversarial training follows Ganin and
+    Lempitsky (ICML 2015); training only, never exported."""
+
+    def __init__(self, n_in, n_sources):
+        super().__init__()
+        self.heads = torch.nn.ModuleList(
+            torch.nn.Sequential(torch.nn.Linear(n_in, 128), torch.nn.ReLU(), torch.nn.Linear(128, n))
+            for n in n_sources)
+
+    def forward(self, e, cls, src):
+        """(loss, [(correct, counted) per class]); src -1 = not counted."""
+        loss, stats = e.new_zeros(()), []
+        for c, head in enumerate(self.heads):
+            m = (cls == c) & (src >= 0)
+            if not bool(m.any()):
+                stats.append((0, 0))
+                continue
+            out = head(e[m])
+            loss = loss + F.cross_entropy(out, src[m])
+            stats.append((int((out.argmax(1) == src[m]).sum()), int(m.sum())))
+        return loss, stats
+
+
+def source_ids(items, labels, min_clips):
+    """Per item, the index of its recording source among its class's sources with at
+    least min_clips train clips (-1: none); and each class's source names."""
+    ids = np.full(len(items), -1, dtype=np.int64)
+    names = []
+    for c in (0, 1):
+        count = {}
+        for it, y in zip(items, labels):
+            if y == c and it.source:
+                count[it.source] = count.get(it.source, 0) + 1
+        kept = sorted(s for s, n in count.items() if n >= min_clips)
+        where = {s: k for k, s in enumerate(kept)}
+        for i, (it, y) in enumerate(zip(items, labels)):
+            if y == c and it.source in where:
+                ids[i] = where[it.source]
+        names.append(kept)
+    return ids, names
 
 
 def class_sampler(items, labels, label):
@@ -296,7 +367,21 @@ def main():
     if args.init:
         model.load_state_dict(torch.load(args.init)["model"])
         say(f"initialised from {args.init}")
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-3)
+    adversary, src_ids = None, None
+    if args.source_adversary > 0:
+        src_ids, src_names = source_ids(train_items, labels, args.adversary_min_clips)
+        if min(len(n) for n in src_names) < 2:
+            sys.exit("--source-adversary needs at least two recording sources per class in the training sets "
+                     "(meta.tsv `source` column)")
+        with torch.no_grad():
+            n_embed = model.embed(torch.zeros(2, args.segment_frames, n_dims)).shape[1]
+        adversary = SourceAdversary(n_embed, [len(n) for n in src_names])
+        for c, kind in enumerate(("genuine", "synthetic")):
+            counted = int(((labels == c) & (src_ids >= 0)).sum())
+            say(f"source adversary: {len(src_names[c])} {kind} sources, {counted} of "
+                f"{int((labels == c).sum())} {kind} train clips counted")
+    params = list(model.parameters()) + (list(adversary.parameters()) if adversary is not None else [])
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-3)
     total_steps = args.epochs * args.steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total_steps,
                                                 pct_start=0.15)
@@ -306,6 +391,8 @@ def main():
     if (run / "last.pt").exists():
         ckpt = torch.load(run / "last.pt")
         model.load_state_dict(ckpt["model"])
+        if adversary is not None:
+            adversary.load_state_dict(ckpt["adversary"])
         opt.load_state_dict(ckpt["opt"])
         sched.load_state_dict(ckpt["sched"])
         state = ckpt["state"]
@@ -349,13 +436,14 @@ def main():
                 "extra": args.extra, "splice_prob": args.splice_prob, "init": args.init,
                 "pair_frac": args.pair_frac if partners else 0.0, "pair_margin": args.pair_margin,
                 "band_mask": args.band_mask, "band_mask_width": args.band_mask_width,
-                "epoch": epoch, "dev_eer": dev_eer}
+                "source_adversary": args.source_adversary, "epoch": epoch, "dev_eer": dev_eer}
 
     while state["epoch"] < args.epochs:
         model.train()
         t0 = time.time()
         losses = []
-        for _ in range(args.steps_per_epoch):
+        adv_losses, adv_hits = [], np.zeros((2, 2), dtype=np.int64)
+        for step in range(args.steps_per_epoch):
             half = args.batch // 2
             pick = balanced_pick(rng)
             x = np.stack([data.fit_length(train_feats[i], args.segment_frames, rng)
@@ -366,8 +454,11 @@ def main():
                 pick[j], pick[half + j] = b, i
                 x[half + j], x[j] = crop_pair(train_feats[i], train_feats[b], args.segment_frames, rng)
             yl = labels[pick].astype(np.float32)
+            src = src_ids[pick].copy() if adversary is not None else None
             for j in range(n_pairs, half):
                 if rng.random() < args.splice_prob:
+                    if src is not None:
+                        src[j] = -1  # a partial fake has two sources
                     donor = data.fit_length(train_feats[rng.choice(idx_spoof, p=p_spoof)],
                                             args.segment_frames, rng)
                     x[j] = splice(x[j], donor, rng)
@@ -376,7 +467,19 @@ def main():
                 x = band_mask(x, rng, band_idct, args.band_mask, args.band_mask_width)
             x = spec_augment(x, rng)
             y = torch.from_numpy(yl)
-            logits = model(torch.from_numpy(x))
+            if adversary is None:
+                logits = model(torch.from_numpy(x))
+            else:
+                embedding = model.embed(torch.from_numpy(x))
+                logits = model.head(embedding).squeeze(1)
+                # Ramp the reversal from 0 (Ganin and Lempitsky's schedule) so the
+                # detector learns something before the adversary pushes on it.
+                progress = (state["epoch"] * args.steps_per_epoch + step) / total_steps
+                scale = args.source_adversary * (2.0 / (1.0 + np.exp(-10.0 * progress)) - 1.0)
+                adv_loss, stats = adversary(GradientReversal.apply(embedding, float(scale)),
+                                            torch.from_numpy(labels[pick]), torch.from_numpy(src))
+                adv_losses.append(adv_loss.item())
+                adv_hits += np.array(stats)
             if args.head == "ocsoftmax":
                 loss = nets.one_class_loss(logits, y)
             else:
@@ -384,12 +487,14 @@ def main():
             if n_pairs and args.pair_margin > 0:
                 gap = logits[half:half + n_pairs] - logits[:n_pairs]
                 loss = loss + args.pair_margin * F.relu(2.0 - gap).mean()
+            losses.append(loss.item())  # the detector's loss alone, comparable with runs without adversary
+            if adversary is not None:
+                loss = loss + adv_loss
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()
             sched.step()
-            losses.append(loss.item())
         scores = score_clips(model, dev_feats, args.segment_frames)
         dev_eer, _ = metrics.eer(scores, dev_labels)
         state["epoch"] += 1
@@ -397,6 +502,12 @@ def main():
                                  "dev_eer": dev_eer, "seconds": time.time() - t0})
         say(f"epoch {state['epoch']}/{args.epochs} loss {np.mean(losses):.4f} dev EER {100 * dev_eer:.2f}% "
             f"({time.time() - t0:.0f} s)")
+        if adversary is not None:
+            # How much of the recording source the embedding still gives away.
+            acc = [f"{h / max(n, 1):.2f}" for h, n in adv_hits]
+            state["history"][-1].update({"adversary_loss": float(np.mean(adv_losses)),
+                                         "adversary_accuracy": [h / max(n, 1) for h, n in adv_hits]})
+            say(f"  source adversary: loss {np.mean(adv_losses):.3f}, accuracy genuine {acc[0]} synthetic {acc[1]}")
         if args.average_from and state["epoch"] >= args.average_from:
             mean_weights = accumulate_mean(mean_weights, model, n_mean)
             n_mean += 1
@@ -407,7 +518,8 @@ def main():
             os.replace(tmp, run / "best.pt")
         tmp = run / "last.pt.tmp"
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "state": state, "mean_weights": mean_weights, "n_mean": n_mean}, tmp)
+                    "state": state, "mean_weights": mean_weights, "n_mean": n_mean,
+                    "adversary": adversary.state_dict() if adversary is not None else None}, tmp)
         os.replace(tmp, run / "last.pt")
     # An earlier invocation that already averaged left its result in best.pt.
     done = torch.load(run / "best.pt")["settings"] if args.average_from and (run / "best.pt").exists() else {}
