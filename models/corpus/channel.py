@@ -32,11 +32,6 @@ def _torch_codec(x, sr, fmt, **kw):
     return _align(y, x)
 
 
-def _fit(y, n):
-    y = np.asarray(y, np.float32)
-    return y[:n] if len(y) >= n else np.concatenate([y, np.zeros(n - len(y), np.float32)])
-
-
 def _av_roundtrip(x, sr, container, encoder, options=None, cli_args=None):
     """Encodes and decodes in-process with FFmpeg (torchaudio.io StreamWriter/Reader,
     ~10x cheaper than two ffmpeg processes); falls back to the ffmpeg CLI."""
@@ -74,7 +69,7 @@ def _ffmpeg_roundtrip(x, sr, enc_args, container, out_rate=SR):
 def _via_8k(x, fn):
     x8 = C.resample(x, SR, 8000)
     y8 = fn(x8)
-    return _fit(C.resample(_fit(y8, len(x8)), 8000, SR), len(x))
+    return C.fit_length(C.resample(C.fit_length(y8, len(x8)), 8000, SR), len(x))
 
 
 # ----------------------------------------------------------------------------
@@ -207,10 +202,10 @@ def _align(y, x):
     y = np.asarray(y, np.float32)
     m = min(len(x), len(y), SR * 3)
     if m < 2048:
-        return _fit(y, len(x))
+        return C.fit_length(y, len(x))
     c = signal.correlate(y[:m], x[:m], mode="full", method="fft")[m - 1: m - 1 + SR // 10]
     lag = int(np.argmax(c))  # codecs delay, they never invert
-    return _fit(y[lag:], len(x))
+    return C.fit_length(y[lag:], len(x))
 
 
 # name, probability, function. Same table for both classes.
@@ -265,7 +260,7 @@ def match_native(x, rate_hz, codec, bandwidth_hz, rng):
     if codec == "gsm":
         y8 = y if work_rate == 8000 else C.resample(y, work_rate, 8000)
         y8 = _torch_codec(y8, 8000, "gsm")
-        y = y8 if work_rate == 8000 else _fit(C.resample(y8, 8000, work_rate), len(y))
+        y = y8 if work_rate == 8000 else C.fit_length(C.resample(y8, 8000, work_rate), len(y))
         steps.append("gsm")
     elif codec in ("mulaw", "alaw"):
         y = _torch_codec(y, work_rate, "wav", encoding="ULAW" if codec == "mulaw" else "ALAW",
@@ -290,4 +285,4 @@ def match_native(x, rate_hz, codec, bandwidth_hz, rng):
         steps.append(f"lp{bw:.0f}")
     if work_rate != SR:
         y = C.resample(y, work_rate, SR)
-    return _fit(y, len(x)), "+".join(steps) or "none"
+    return C.fit_length(y, len(x)), "+".join(steps) or "none"

@@ -194,6 +194,12 @@ def decode_wav_bytes(data):
     return to_mono(x), sr
 
 
+def fit_length(y, n):
+    """y as float32, cut to n samples or padded with zeros at the end."""
+    y = np.asarray(y, np.float32)
+    return y[:n] if len(y) >= n else np.concatenate([y, np.zeros(n - len(y), np.float32)])
+
+
 def resample(x, sr_in, sr_out):
     """Polyphase resampling (scipy.signal.resample_poly, Kaiser window)."""
     if sr_in == sr_out or len(x) == 0:

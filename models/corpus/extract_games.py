@@ -169,7 +169,7 @@ def process(t):
             x, _ = G.BY_NAME[t["generator"]].synth(x, sr, rng)
         else:
             import resynth  # noqa: E402 - vocoders/resynth.py (needs torch)
-            x = G._match_len(resynth.copy_synthesis(t["kind"], t["ckpt"], x), len(x))
+            x = C.fit_length(resynth.copy_synthesis(t["kind"], t["ckpt"], x), len(x))
         x = np.nan_to_num(np.asarray(x, np.float32))
     codec = GAMES[t["game"]]["codec"]
     x, native = CH.match_native(x, NATIVE_RATE_HZ, codec, bandwidth,

@@ -263,7 +263,7 @@ def _finish(yf, ar, sr, n, ref):
     if lvl <= 0 or np.abs(y).max() > 200 * lvl:
         raise C.ToolError("unstable synthesis filter (peaks)")
     y *= 10 ** (C.active_rms_dbfs(ref, sr) / 20) / lvl
-    return _match_len(C.resample(y.astype(np.float32), ar, sr), n), sr
+    return C.fit_length(C.resample(y.astype(np.float32), ar, sr), n), sr
 
 
 def sptk_mlsa(x, sr, rng):
@@ -325,7 +325,7 @@ def codec2(x, sr, rng):
     C.run(["c2enc", mode, raw, bit])
     C.run(["c2dec", mode, bit, out])
     y = np.fromfile(out, dtype="<i2").astype(np.float32) / 32768.0
-    return _match_len(y, len(x8)), 8000
+    return C.fit_length(y, len(x8)), 8000
 
 
 def lpc10(x, sr, rng):
@@ -337,7 +337,7 @@ def lpc10(x, sr, rng):
     C.run(["sox", wi, "-t", "lpc10", enc])
     C.run(["sox", "-t", "lpc10", enc, "-r", "8000", wo])
     y, _ = C.read_audio(wo)
-    return _match_len(y, len(x8)), 8000
+    return C.fit_length(y, len(x8)), 8000
 
 
 def griffin_lim(x, sr, rng):
@@ -360,14 +360,7 @@ def griffin_lim(x, sr, rng):
                                           n_iter=n_iter, momentum=0.99, rand_init=True)
     torch.manual_seed(int(rng.integers(0, 2 ** 31)))
     y = gl(spec).numpy()
-    return _match_len(y, len(x)), sr
-
-
-def _match_len(y, n):
-    y = np.asarray(y, np.float32)
-    if len(y) >= n:
-        return y[:n]
-    return np.concatenate([y, np.zeros(n - len(y), np.float32)])
+    return C.fit_length(y, len(x)), sr
 
 
 # ============================================================================

@@ -97,6 +97,9 @@ def parse_args():
                    help="weight of a recording-source adversary (see SourceAdversary): the pooled embedding "
                         "is trained, through gradient reversal, to tell the adversary as little as possible "
                         "about which recording source a clip of a given class comes from (0: off)")
+    p.add_argument("--adversary-classes", choices=("both", "genuine"), default="both",
+                   help="which classes' sources the adversary guesses: both, or genuine only (on the "
+                        "synthetic side a demo page's source also stands for its generators)")
     p.add_argument("--adversary-min-clips", type=int, default=20,
                    help="a source needs this many train clips of a class to be one of the adversary's classes")
     p.add_argument("--average-from", type=int, default=0, metavar="EPOCH",
@@ -161,19 +164,20 @@ class SourceAdversary(torch.nn.Module):
 
     def __init__(self, n_in, n_sources):
         super().__init__()
-        self.heads = torch.nn.ModuleList(
-            torch.nn.Sequential(torch.nn.Linear(n_in, 128), torch.nn.ReLU(), torch.nn.Linear(128, n))
-            for n in n_sources)
+        # A class with no sources (n 0) gets no classifier.
+        self.heads = torch.nn.ModuleDict(
+            {str(c): torch.nn.Sequential(torch.nn.Linear(n_in, 128), torch.nn.ReLU(), torch.nn.Linear(128, n))
+             for c, n in enumerate(n_sources) if n > 0})
 
     def forward(self, e, cls, src):
         """(loss, [(correct, counted) per class]); src -1 = not counted."""
         loss, stats = e.new_zeros(()), []
-        for c, head in enumerate(self.heads):
+        for c in range(2):
             m = (cls == c) & (src >= 0)
-            if not bool(m.any()):
+            if str(c) not in self.heads or not bool(m.any()):
                 stats.append((0, 0))
                 continue
-            out = head(e[m])
+            out = self.heads[str(c)](e[m])
             loss = loss + F.cross_entropy(out, src[m])
             stats.append((int((out.argmax(1) == src[m]).sum()), int(m.sum())))
         return loss, stats
@@ -370,13 +374,15 @@ def main():
     adversary, src_ids = None, None
     if args.source_adversary > 0:
         src_ids, src_names = source_ids(train_items, labels, args.adversary_min_clips)
-        if min(len(n) for n in src_names) < 2:
+        if args.adversary_classes == "genuine":
+            src_ids[labels == 1], src_names[1] = -1, []
+        if len(src_names[0]) < 2 or (args.adversary_classes == "both" and len(src_names[1]) < 2):
             sys.exit("--source-adversary needs at least two recording sources per class in the training sets "
                      "(meta.tsv `source` column)")
         with torch.no_grad():
             n_embed = model.embed(torch.zeros(2, args.segment_frames, n_dims)).shape[1]
         adversary = SourceAdversary(n_embed, [len(n) for n in src_names])
-        for c, kind in enumerate(("genuine", "synthetic")):
+        for c, kind in enumerate(("genuine", "synthetic") if args.adversary_classes == "both" else ("genuine",)):
             counted = int(((labels == c) & (src_ids >= 0)).sum())
             say(f"source adversary: {len(src_names[c])} {kind} sources, {counted} of "
                 f"{int((labels == c).sum())} {kind} train clips counted")
@@ -436,7 +442,8 @@ def main():
                 "extra": args.extra, "splice_prob": args.splice_prob, "init": args.init,
                 "pair_frac": args.pair_frac if partners else 0.0, "pair_margin": args.pair_margin,
                 "band_mask": args.band_mask, "band_mask_width": args.band_mask_width,
-                "source_adversary": args.source_adversary, "epoch": epoch, "dev_eer": dev_eer}
+                "source_adversary": args.source_adversary, "adversary_classes": args.adversary_classes,
+                "epoch": epoch, "dev_eer": dev_eer}
 
     while state["epoch"] < args.epochs:
         model.train()

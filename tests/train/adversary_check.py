@@ -64,6 +64,10 @@ adv = train.SourceAdversary(8, [2, 3])
 _, stats = adv(torch.randn(4, 8), torch.tensor([0, 0, 1, 1]), torch.tensor([1, -1, -1, -1]))
 check(stats[0][1] == 1 and stats[1] == (0, 0),
       f"only clips with a source are counted, each in its own class's classifier ({stats})")
+genuine_only = train.SourceAdversary(8, [2, 0])
+loss, stats = genuine_only(torch.randn(4, 8), torch.tensor([0, 0, 1, 1]), torch.tensor([1, 0, 0, 1]))
+check(list(genuine_only.heads) == ["0"] and stats[1] == (0, 0) and stats[0][1] == 2,
+      f"a class with no sources has no classifier and its clips are not counted ({stats})")
 
 
 def toy(reverse, steps=600, seed=0):
