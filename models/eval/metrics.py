@@ -26,7 +26,12 @@ def _rates(scores, labels):
     # Index k: the k lowest scores fall below the threshold, so it lies between
     # s[k-1] and s[k]; take the midpoint (outside the range at both ends).
     thresholds = np.concatenate([[s[0] - 1e-6], (s[:-1] + s[1:]) / 2, [s[-1] + 1e-6]])
-    return miss, fa, thresholds
+    # A threshold cannot fall between equal scores: keep only the cuts between
+    # distinct values (and both ends), so tied files are all called the same way and
+    # a model that gives every file one score has an EER of 50%, not whatever the
+    # order of its files happens to give.
+    keep = np.concatenate([[True], s[1:] > s[:-1], [True]])
+    return miss[keep], fa[keep], thresholds[keep]
 
 
 def eer(scores, labels):

@@ -24,6 +24,14 @@ check(metrics.eer(np.array([4, 5, 6, 7, 0, 1, 2, 3.0]), labels)[0] == 1.0, "inve
 # genuine one: 1 of 4 on each side.
 check(abs(metrics.eer(np.array([0, 1, 2, 9, -1, 5, 6, 7.0]), labels)[0] - 0.25) < 1e-9,
       "one error per class of four: EER 25%")
+# Ties: a threshold cannot split equal scores, whatever order the files come in.
+for order in (labels, labels[::-1]):
+    e = metrics.eer(np.zeros(8), order)[0]
+    check(abs(e - 0.5) < 1e-9, f"one score for every file: EER 50% in either file order ({e:.3f})")
+tied = metrics.eer(np.array([0, 1, 5, 5, 5, 5, 6, 7.0]), labels)[0]
+check(abs(tied - 0.25) < 1e-9, f"two genuine and two synthetic files tied in the middle: EER 25% ({tied:.3f})")
+m, _ = metrics.min_dcf(np.zeros(8), labels)
+check(abs(m - 1.0) < 1e-9, f"one score for every file: minDCF 1 (no better than a trivial system; {m:.3f})")
 
 rng = np.random.default_rng(7)
 
