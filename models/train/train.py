@@ -102,6 +102,11 @@ def parse_args():
                         "synthetic side a demo page's source also stands for its generators)")
     p.add_argument("--adversary-min-clips", type=int, default=20,
                    help="a source needs this many train clips of a class to be one of the adversary's classes")
+    p.add_argument("--teacher", action="append", default=[], metavar="RUN",
+                   help="distillation: a trained run (its best.pt, same features); repeat for several. The "
+                        "mean of the teachers' logits on each training segment becomes a soft target")
+    p.add_argument("--distill-weight", type=float, default=0.5,
+                   help="with --teacher: loss = (1 - w) BCE(label) + w BCE(sigmoid(teachers' mean logit))")
     p.add_argument("--average-from", type=int, default=0, metavar="EPOCH",
                    help="keep the mean of the weights after every epoch from EPOCH on and make it the "
                         "run's result (best.pt) instead of the epoch with the lowest dev EER; batch-norm "
@@ -181,6 +186,21 @@ class SourceAdversary(torch.nn.Module):
             loss = loss + F.cross_entropy(out, src[m])
             stats.append((int((out.argmax(1) == src[m]).sum()), int(m.sum())))
         return loss, stats
+
+
+@torch.no_grad()
+def teacher_logit(teachers, x):
+    """Mean logit of the teacher networks (in eval mode) on a batch."""
+    return sum(t(x) for t in teachers) / len(teachers)
+
+
+def distill_loss(label_loss, logits, teacher_logits, weight):
+    """Knowledge distillation for one logit (Hinton, Vinyals and Dean, 2015): the
+    label loss mixed with the cross-entropy against the teachers' probability. A
+    student of several seeds' ensemble keeps one network's serving cost; what the
+    seeds disagree on gets a soft target instead of a hard label."""
+    soft = F.binary_cross_entropy_with_logits(logits, torch.sigmoid(teacher_logits))
+    return (1.0 - weight) * label_loss + weight * soft
 
 
 def source_ids(items, labels, min_clips):
@@ -386,6 +406,18 @@ def main():
             counted = int(((labels == c) & (src_ids >= 0)).sum())
             say(f"source adversary: {len(src_names[c])} {kind} sources, {counted} of "
                 f"{int((labels == c).sum())} {kind} train clips counted")
+    teachers = []
+    for t in args.teacher:
+        ckpt_t = torch.load(pathlib.Path(t) / "best.pt")
+        if ckpt_t["settings"]["features"] != network["features"]:
+            sys.exit(f"--teacher {t}: other features than this run's")
+        net_t = nets.build(ckpt_t["settings"])
+        net_t.load_state_dict(ckpt_t["model"])
+        teachers.append(net_t.eval())
+    if teachers:
+        if args.head != "bce":
+            sys.exit("--teacher needs --head bce")
+        say(f"distillation from {len(teachers)} teachers, weight {args.distill_weight}")
     params = list(model.parameters()) + (list(adversary.parameters()) if adversary is not None else [])
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-3)
     total_steps = args.epochs * args.steps_per_epoch
@@ -442,6 +474,7 @@ def main():
                 "extra": args.extra, "splice_prob": args.splice_prob, "init": args.init,
                 "pair_frac": args.pair_frac if partners else 0.0, "pair_margin": args.pair_margin,
                 "band_mask": args.band_mask, "band_mask_width": args.band_mask_width,
+                "teachers": args.teacher, "distill_weight": args.distill_weight if args.teacher else 0.0,
                 "source_adversary": args.source_adversary, "adversary_classes": args.adversary_classes,
                 "epoch": epoch, "dev_eer": dev_eer}
 
@@ -491,6 +524,9 @@ def main():
                 loss = nets.one_class_loss(logits, y)
             else:
                 loss = F.binary_cross_entropy_with_logits(logits, y)
+            if teachers:
+                loss = distill_loss(loss, logits, teacher_logit(teachers, torch.from_numpy(x)),
+                                    args.distill_weight)
             if n_pairs and args.pair_margin > 0:
                 gap = logits[half:half + n_pairs] - logits[:n_pairs]
                 loss = loss + args.pair_margin * F.relu(2.0 - gap).mean()
