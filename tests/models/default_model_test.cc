@@ -72,7 +72,7 @@ TEST_F(DefaultModelTest, ContractIsComplete) {
   EXPECT_LE(fs::file_size(kDefaultModelPath), 10u << 20);
 }
 
-// The shipped model is not perfect (see models/MODEL_CARD.md: ~31% EER on
+// The shipped model is not perfect (see models/MODEL_CARD.md: ~27% EER on
 // held-out speakers and languages), so the test asks for what the card
 // claims: synthetic clips rank above genuine ones far more often than chance
 // (pairwise AUC >= 0.8 over the bundled clips), the plainly synthetic TTS
