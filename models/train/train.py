@@ -100,6 +100,12 @@ def parse_args():
     p.add_argument("--adversary-classes", choices=("both", "genuine"), default="both",
                    help="which classes' sources the adversary guesses: both, or genuine only (on the "
                         "synthetic side a demo page's source also stands for its generators)")
+    p.add_argument("--adversary-lr", type=float, default=0.0,
+                   help="the adversary's own Adam learning rate, constant (0: it shares the detector's "
+                        "optimiser and schedule)")
+    p.add_argument("--adversary-steps", type=int, default=0,
+                   help="extra adversary updates per detector step, on the embedding with no gradient to "
+                        "the detector, so the adversary keeps up with it (needs --adversary-lr)")
     p.add_argument("--adversary-min-clips", type=int, default=20,
                    help="a source needs this many train clips of a class to be one of the adversary's classes")
     p.add_argument("--teacher", action="append", default=[], metavar="RUN",
@@ -418,8 +424,13 @@ def main():
         if args.head != "bce":
             sys.exit("--teacher needs --head bce")
         say(f"distillation from {len(teachers)} teachers, weight {args.distill_weight}")
-    params = list(model.parameters()) + (list(adversary.parameters()) if adversary is not None else [])
+    if args.adversary_steps and not args.adversary_lr:
+        sys.exit("--adversary-steps needs --adversary-lr")
+    own_adversary_opt = adversary is not None and args.adversary_lr > 0
+    params = list(model.parameters()) + (list(adversary.parameters())
+                                         if adversary is not None and not own_adversary_opt else [])
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-3)
+    adv_opt = torch.optim.Adam(adversary.parameters(), lr=args.adversary_lr) if own_adversary_opt else None
     total_steps = args.epochs * args.steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total_steps,
                                                 pct_start=0.15)
@@ -431,6 +442,8 @@ def main():
         model.load_state_dict(ckpt["model"])
         if adversary is not None:
             adversary.load_state_dict(ckpt["adversary"])
+        if adv_opt is not None:
+            adv_opt.load_state_dict(ckpt["adversary_opt"])
         opt.load_state_dict(ckpt["opt"])
         sched.load_state_dict(ckpt["sched"])
         state = ckpt["state"]
@@ -476,6 +489,7 @@ def main():
                 "band_mask": args.band_mask, "band_mask_width": args.band_mask_width,
                 "teachers": args.teacher, "distill_weight": args.distill_weight if args.teacher else 0.0,
                 "source_adversary": args.source_adversary, "adversary_classes": args.adversary_classes,
+                "adversary_lr": args.adversary_lr, "adversary_steps": args.adversary_steps,
                 "epoch": epoch, "dev_eer": dev_eer}
 
     while state["epoch"] < args.epochs:
@@ -512,12 +526,17 @@ def main():
             else:
                 embedding = model.embed(torch.from_numpy(x))
                 logits = model.head(embedding).squeeze(1)
+                cls_t, src_t = torch.from_numpy(labels[pick]), torch.from_numpy(src)
+                for _ in range(args.adversary_steps):
+                    inner, _ = adversary(embedding.detach(), cls_t, src_t)
+                    adv_opt.zero_grad()
+                    inner.backward()
+                    adv_opt.step()
                 # Ramp the reversal from 0 (Ganin and Lempitsky's schedule) so the
                 # detector learns something before the adversary pushes on it.
                 progress = (state["epoch"] * args.steps_per_epoch + step) / total_steps
                 scale = args.source_adversary * (2.0 / (1.0 + np.exp(-10.0 * progress)) - 1.0)
-                adv_loss, stats = adversary(GradientReversal.apply(embedding, float(scale)),
-                                            torch.from_numpy(labels[pick]), torch.from_numpy(src))
+                adv_loss, stats = adversary(GradientReversal.apply(embedding, float(scale)), cls_t, src_t)
                 adv_losses.append(adv_loss.item())
                 adv_hits += np.array(stats)
             if args.head == "ocsoftmax":
@@ -534,9 +553,13 @@ def main():
             if adversary is not None:
                 loss = loss + adv_loss
             opt.zero_grad()
+            if adv_opt is not None:
+                adv_opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()
+            if adv_opt is not None:
+                adv_opt.step()
             sched.step()
         scores = score_clips(model, dev_feats, args.segment_frames)
         dev_eer, _ = metrics.eer(scores, dev_labels)
@@ -562,7 +585,8 @@ def main():
         tmp = run / "last.pt.tmp"
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "state": state, "mean_weights": mean_weights, "n_mean": n_mean,
-                    "adversary": adversary.state_dict() if adversary is not None else None}, tmp)
+                    "adversary": adversary.state_dict() if adversary is not None else None,
+                    "adversary_opt": adv_opt.state_dict() if adv_opt is not None else None}, tmp)
         os.replace(tmp, run / "last.pt")
     # An earlier invocation that already averaged left its result in best.pt.
     done = torch.load(run / "best.pt")["settings"] if args.average_from and (run / "best.pt").exists() else {}
