@@ -52,12 +52,13 @@ def read_protocol(path, audio_dir, ext=".wav"):
     return items
 
 
-def read_sources(protocol_dir):
+def read_sources(protocol_dir, column="source"):
     """{clip_id: recording source} from the set's meta.tsv (in the protocols folder,
     as for the Debian corpus, or beside it, as for the extra sets): the Debian
     package, demo page or game a clip was recorded in or made from. Clips without
     one (text-to-speech output) are left out; a set without meta.tsv (e.g. a real
-    ASVspoof folder) gives {}."""
+    ASVspoof folder) gives {}. Another meta.tsv column can be read instead (e.g.
+    `condition`, the channel the corpus put the clip through)."""
     pdir = pathlib.Path(protocol_dir)
     for meta in (pdir / "meta.tsv", pdir.parent / "meta.tsv"):
         if meta.exists():
@@ -66,9 +67,9 @@ def read_sources(protocol_dir):
         return {}
     lines = meta.read_text().splitlines()
     header = lines[0].split("\t")
-    if "source" not in header:
+    if column not in header:
         return {}
-    col = header.index("source")
+    col = header.index(column)
     out = {}
     for line in lines[1:]:
         cols = line.split("\t")

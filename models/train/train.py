@@ -97,6 +97,9 @@ def parse_args():
                    help="weight of a recording-source adversary (see SourceAdversary): the pooled embedding "
                         "is trained, through gradient reversal, to tell the adversary as little as possible "
                         "about which recording source a clip of a given class comes from (0: off)")
+    p.add_argument("--adversary-label", choices=("source", "condition"), default="source",
+                   help="what the adversary guesses: the recording source, or the channel condition the "
+                        "corpus applied (codec, band limit, noise...; meta.tsv `condition`)")
     p.add_argument("--adversary-classes", choices=("both", "genuine"), default="both",
                    help="which classes' sources the adversary guesses: both, or genuine only (on the "
                         "synthetic side a demo page's source also stands for its generators)")
@@ -136,13 +139,14 @@ def load_split(args, name):
     else:
         items = data.read_protocol(pathlib.Path(args.protocols) / f"{name}.txt", args.audio_dir,
                                    args.audio_ext)
-    sources = data.read_sources(args.protocols) if args.protocols and args.source_adversary else {}
+    sources = (data.read_sources(args.protocols, args.adversary_label)
+               if args.protocols and args.source_adversary else {})
     for it in items:
         it.domain, it.weight, it.source = "main", args.main_weight, sources.get(it.file_id, "")
     for spec in args.extra:
         dname, pdir, adir, w = parse_extra(spec)
         extra = data.read_protocol(pdir / f"{name}.txt", adir, args.audio_ext)
-        sources = data.read_sources(pdir) if args.source_adversary else {}
+        sources = data.read_sources(pdir, args.adversary_label) if args.source_adversary else {}
         for it in extra:
             it.domain, it.weight, it.source = dname, w, sources.get(it.file_id, "")
         items += extra
@@ -410,7 +414,7 @@ def main():
         adversary = SourceAdversary(n_embed, [len(n) for n in src_names])
         for c, kind in enumerate(("genuine", "synthetic") if args.adversary_classes == "both" else ("genuine",)):
             counted = int(((labels == c) & (src_ids >= 0)).sum())
-            say(f"source adversary: {len(src_names[c])} {kind} sources, {counted} of "
+            say(f"{args.adversary_label} adversary: {len(src_names[c])} {kind} values, {counted} of "
                 f"{int((labels == c).sum())} {kind} train clips counted")
     teachers = []
     for t in args.teacher:
@@ -489,7 +493,7 @@ def main():
                 "band_mask": args.band_mask, "band_mask_width": args.band_mask_width,
                 "teachers": args.teacher, "distill_weight": args.distill_weight if args.teacher else 0.0,
                 "source_adversary": args.source_adversary, "adversary_classes": args.adversary_classes,
-                "adversary_lr": args.adversary_lr, "adversary_steps": args.adversary_steps,
+                "adversary_label": args.adversary_label, "adversary_lr": args.adversary_lr, "adversary_steps": args.adversary_steps,
                 "epoch": epoch, "dev_eer": dev_eer}
 
     while state["epoch"] < args.epochs:

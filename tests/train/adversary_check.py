@@ -41,6 +41,9 @@ with tempfile.TemporaryDirectory() as tmp:
     (tmp / "protocols" / "meta.tsv").write_text("clip_id\tsource\ne\tinside\n")
     got = data.read_sources(tmp / "protocols")
     check(got == {"e": "inside"}, f"meta.tsv inside the protocols folder comes first ({got})")
+    (tmp / "protocols" / "meta.tsv").write_text("clip_id\tsource\tcondition\ne\tinside\tgsm\nf\tx\t-\n")
+    got = data.read_sources(tmp / "protocols", "condition")
+    check(got == {"e": "gsm"}, f"another column (the channel condition) can be read instead ({got})")
 
 with tempfile.TemporaryDirectory() as tmp:
     check(data.read_sources(pathlib.Path(tmp) / "protocols") == {},
