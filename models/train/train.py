@@ -577,7 +577,7 @@ def main():
             acc = [f"{h / max(n, 1):.2f}" for h, n in adv_hits]
             state["history"][-1].update({"adversary_loss": float(np.mean(adv_losses)),
                                          "adversary_accuracy": [h / max(n, 1) for h, n in adv_hits]})
-            say(f"  source adversary: loss {np.mean(adv_losses):.3f}, accuracy genuine {acc[0]} synthetic {acc[1]}")
+            say(f"  {args.adversary_label} adversary: loss {np.mean(adv_losses):.3f}, accuracy genuine {acc[0]} synthetic {acc[1]}")
         if args.average_from and state["epoch"] >= args.average_from:
             mean_weights = accumulate_mean(mean_weights, model, n_mean)
             n_mean += 1
