@@ -153,10 +153,7 @@ def write_train_dev(folder, rows):
 def score_fold(args, k, held, fdir, run, reference):
     """EER of each held-out source against its own and the reference genuine clips."""
     results = {}
-    best = torch.load(run / "best.pt")
-    st = best["settings"]
-    model = nets.build(st)
-    model.load_state_dict(best["model"])
+    model, st = nets.load_run(run)
     items = data.read_protocol(fdir / "eval.txt", CORPUS / "neural" / "clips")
     paths = data.cache_features(items, args.features, ROOT / "models/work/features")
     items, feats = data.load_features(items, paths, min_frames=1)

@@ -60,10 +60,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(1)
 
-    ckpt = torch.load(pathlib.Path(args.run) / "best.pt")
-    settings = ckpt["settings"]
-    net = nets.build(settings)
-    net.load_state_dict(ckpt["model"])
+    net, settings = nets.load_run(args.run)
     config = pathlib.Path(args.run) / "features.json"
     config.write_text(json.dumps(settings["features"]))
 

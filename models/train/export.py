@@ -66,15 +66,12 @@ def main():
     args = p.parse_args()
 
     runs = [pathlib.Path(r) for r in args.run]
-    checkpoints = [torch.load(r / "best.pt") for r in runs]
-    settings = checkpoints[0]["settings"]
+    loaded = [nets.load_run(r) for r in runs]
+    settings = loaded[0][1]
     members = []
-    for r, ckpt in zip(runs, checkpoints):
-        st = ckpt["settings"]
+    for r, (net, st) in zip(runs, loaded):
         if st["features"] != settings["features"] or st["segment_frames"] != settings["segment_frames"]:
             sys.exit(f"export: {r} has other features or segment length than {runs[0]}")
-        net = nets.build(st)
-        net.load_state_dict(ckpt["model"])
         members.append(net)
     model = members[0] if len(members) == 1 else nets.Ensemble(members)
     model.eval()

@@ -23,6 +23,7 @@ convolutions see a spectrum, not cepstra. Every model is TorchScript-scriptable
 and keeps no state between calls.
 """
 import math
+import pathlib
 
 import torch
 import torch.nn as nn
@@ -247,6 +248,14 @@ def build(settings: dict) -> nn.Module:
         return SpoofNet2d(settings["n_dims"], settings["features"], width=settings["width"], norm=norm,
                           time_stride=settings.get("time_stride", 4), head=head)
     raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
+
+
+def load_run(run):
+    """(network in eval mode, settings) of a train.py run folder, from its best.pt."""
+    ckpt = torch.load(pathlib.Path(run) / "best.pt")
+    net = build(ckpt["settings"])
+    net.load_state_dict(ckpt["model"])
+    return net.eval(), ckpt["settings"]
 
 
 class Ensemble(nn.Module):

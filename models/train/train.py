@@ -139,14 +139,15 @@ def load_split(args, name):
     else:
         items = data.read_protocol(pathlib.Path(args.protocols) / f"{name}.txt", args.audio_dir,
                                    args.audio_ext)
-    sources = (data.read_sources(args.protocols, args.adversary_label)
-               if args.protocols and args.source_adversary else {})
+    # Only training clips meet the adversary.
+    adversary_sources = args.source_adversary > 0 and name == "train"
+    sources = data.read_sources(args.protocols, args.adversary_label) if args.protocols and adversary_sources else {}
     for it in items:
         it.domain, it.weight, it.source = "main", args.main_weight, sources.get(it.file_id, "")
     for spec in args.extra:
         dname, pdir, adir, w = parse_extra(spec)
         extra = data.read_protocol(pdir / f"{name}.txt", adir, args.audio_ext)
-        sources = data.read_sources(pdir, args.adversary_label) if args.source_adversary else {}
+        sources = data.read_sources(pdir, args.adversary_label) if adversary_sources else {}
         for it in extra:
             it.domain, it.weight, it.source = dname, w, sources.get(it.file_id, "")
         items += extra
@@ -407,8 +408,8 @@ def main():
         if args.adversary_classes == "genuine":
             src_ids[labels == 1], src_names[1] = -1, []
         if len(src_names[0]) < 2 or (args.adversary_classes == "both" and len(src_names[1]) < 2):
-            sys.exit("--source-adversary needs at least two recording sources per class in the training sets "
-                     "(meta.tsv `source` column)")
+            sys.exit(f"--source-adversary needs at least two values per class of meta.tsv's "
+                     f"`{args.adversary_label}` column in the training sets")
         with torch.no_grad():
             n_embed = model.embed(torch.zeros(2, args.segment_frames, n_dims)).shape[1]
         adversary = SourceAdversary(n_embed, [len(n) for n in src_names])
@@ -418,12 +419,10 @@ def main():
                 f"{int((labels == c).sum())} {kind} train clips counted")
     teachers = []
     for t in args.teacher:
-        ckpt_t = torch.load(pathlib.Path(t) / "best.pt")
-        if ckpt_t["settings"]["features"] != network["features"]:
+        net_t, settings_t = nets.load_run(t)
+        if settings_t["features"] != network["features"]:
             sys.exit(f"--teacher {t}: other features than this run's")
-        net_t = nets.build(ckpt_t["settings"])
-        net_t.load_state_dict(ckpt_t["model"])
-        teachers.append(net_t.eval())
+        teachers.append(net_t)
     if teachers:
         if args.head != "bce":
             sys.exit("--teacher needs --head bce")
@@ -493,7 +492,8 @@ def main():
                 "band_mask": args.band_mask, "band_mask_width": args.band_mask_width,
                 "teachers": args.teacher, "distill_weight": args.distill_weight if args.teacher else 0.0,
                 "source_adversary": args.source_adversary, "adversary_classes": args.adversary_classes,
-                "adversary_label": args.adversary_label, "adversary_lr": args.adversary_lr, "adversary_steps": args.adversary_steps,
+                "adversary_label": args.adversary_label, "adversary_lr": args.adversary_lr,
+                "adversary_steps": args.adversary_steps,
                 "epoch": epoch, "dev_eer": dev_eer}
 
     while state["epoch"] < args.epochs:
@@ -574,10 +574,10 @@ def main():
             f"({time.time() - t0:.0f} s)")
         if adversary is not None:
             # How much of the recording source the embedding still gives away.
-            acc = [f"{h / max(n, 1):.2f}" for h, n in adv_hits]
-            state["history"][-1].update({"adversary_loss": float(np.mean(adv_losses)),
-                                         "adversary_accuracy": [h / max(n, 1) for h, n in adv_hits]})
-            say(f"  {args.adversary_label} adversary: loss {np.mean(adv_losses):.3f}, accuracy genuine {acc[0]} synthetic {acc[1]}")
+            acc = [h / max(n, 1) for h, n in adv_hits]
+            state["history"][-1].update({"adversary_loss": float(np.mean(adv_losses)), "adversary_accuracy": acc})
+            say(f"  {args.adversary_label} adversary: loss {np.mean(adv_losses):.3f}, accuracy genuine "
+                f"{acc[0]:.2f} synthetic {acc[1]:.2f}")
         if args.average_from and state["epoch"] >= args.average_from:
             mean_weights = accumulate_mean(mean_weights, model, n_mean)
             n_mean += 1
