@@ -7,11 +7,21 @@ Two generator families with different synthesis artifacts:
 - `ISTFTGenerator`: a ConvNeXt backbone at frame rate predicting log-magnitude and
   phase, turned into a waveform by an inverse STFT (the Vocos family). Leaves
   phase-reconstruction artifacts instead of upsampling ones.
-Both take an 80-band log-mel spectrogram (16 kHz, n_fft 1024, hop 256) and share a
+- `SubbandGenerator`: the upsampler's design, but it writes four sub-band signals at
+  a quarter of the rate that a fixed pseudo-QMF bank merges into the waveform (the
+  multi-band MelGAN family). Leaves band-edge aliasing at 2, 4 and 6 kHz.
+- `NoiseWaveNet`: Gaussian noise at the sample rate shaped by a non-causal WaveNet of
+  gated dilated convolutions conditioned on the up-sampled mel (the Parallel WaveGAN
+  family). No upsampling of the signal path at all; its artifacts are noise-like.
+All take an 80-band log-mel spectrogram (16 kHz, n_fft 1024, hop 256) and share a
 multi-period + multi-scale discriminator (HiFi-GAN style), sized down for CPU
 training. These are written from the papers' descriptions (Kong et al. 2020,
-HiFi-GAN; Siuzdak 2023, Vocos), not copied from their code.
+HiFi-GAN; Siuzdak 2023, Vocos; Yang et al. 2021, multi-band MelGAN; Yamamoto et al.
+2020, Parallel WaveGAN), not copied from their code.
 """
+import math
+
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -110,6 +120,108 @@ class ISTFTGenerator(nn.Module):
         return wav
 
 
+def pqmf_filters(bands=4, taps=62, cutoff=0.142, beta=9.0):
+    """Analysis and synthesis filters of a cosine-modulated pseudo-QMF bank
+    (Nguyen 1994): a Kaiser-windowed sinc prototype, shifted to each band's centre
+    with alternating phase. Returns two float32 arrays [bands, taps + 1]."""
+    n = np.arange(taps + 1) - taps / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        proto = np.sin(math.pi * cutoff * n) / (math.pi * n)
+    proto[taps // 2] = cutoff
+    proto *= np.kaiser(taps + 1, beta)
+    ana, syn = [], []
+    for k in range(bands):
+        arg = (2 * k + 1) * math.pi / (2 * bands) * n
+        phase = (-1) ** k * math.pi / 4
+        ana.append(2 * proto * np.cos(arg + phase))
+        syn.append(2 * proto * np.cos(arg - phase))
+    return np.array(ana, np.float32), np.array(syn, np.float32)
+
+
+class PQMF(nn.Module):
+    """Splits a waveform into `bands` critically sampled sub-bands and merges them back."""
+
+    def __init__(self, bands=4):
+        super().__init__()
+        ana, syn = pqmf_filters(bands)
+        self.bands = bands
+        self.pad = ana.shape[1] // 2
+        self.register_buffer("ana", torch.from_numpy(ana)[:, None, :], persistent=False)
+        self.register_buffer("syn", torch.from_numpy(syn * bands)[None, :, :], persistent=False)
+        up = torch.zeros(bands, bands, bands)
+        for i in range(bands):
+            up[i, i, 0] = 1.0
+        self.register_buffer("up", up, persistent=False)
+
+    def analysis(self, x):  # [B, T] -> [B, bands, T / bands]
+        y = F.conv1d(F.pad(x[:, None], (self.pad, self.pad)), self.ana)
+        return y[:, :, ::self.bands]
+
+    def synthesis(self, y):  # [B, bands, T / bands] -> [B, T]
+        z = F.conv_transpose1d(y, self.up, stride=self.bands)
+        return F.conv1d(F.pad(z, (self.pad, self.pad)), self.syn).squeeze(1)
+
+
+class SubbandGenerator(nn.Module):
+    def __init__(self, ch=128, rates=(4, 4, 4), kernels=(3,), bands=4):
+        super().__init__()
+        assert bands * int(np.prod(rates)) == HOP
+        self.pre = _wn(nn.Conv1d(N_MELS, ch, 7, padding=3))
+        self.ups = nn.ModuleList()
+        self.mrf = nn.ModuleList()
+        c = ch
+        for r in rates:
+            self.ups.append(_wn(nn.ConvTranspose1d(c, c // 2, 2 * r, stride=r, padding=r // 2)))
+            c //= 2
+            self.mrf.append(nn.ModuleList([ResBlock(c, k, (1, 3, 9)) for k in kernels]))
+        self.post = _wn(nn.Conv1d(c, bands, 7, padding=3))
+        self.pqmf = PQMF(bands)
+
+    def forward(self, mel):  # [B, 80, F] -> [B, F*256]
+        x = self.pre(mel)
+        for up, blocks in zip(self.ups, self.mrf):
+            x = up(F.leaky_relu(x, 0.1))
+            x = sum(b(x) for b in blocks) / len(blocks)
+        return self.pqmf.synthesis(torch.tanh(self.post(F.leaky_relu(x, 0.1))))
+
+
+class NoiseWaveNet(nn.Module):
+    def __init__(self, res=32, gate=64, skip=32, layers=10, cycle=5, cond=32):
+        super().__init__()
+        # conditioning: a 1x1 bottleneck at frame rate, then a nearest-neighbour stretch
+        # x4 four times, each stage smoothed over time (depthwise, initialised to a mean)
+        self.bottleneck = nn.Conv1d(N_MELS, cond, 1)
+        self.stretch = nn.ModuleList([nn.Conv1d(cond, cond, 9, padding=4, groups=cond, bias=False)
+                                      for _ in range(4)])
+        for c in self.stretch:
+            nn.init.constant_(c.weight, 1.0 / 9)
+        self.inp = nn.Conv1d(1, res, 1)
+        self.dil = nn.ModuleList([_wn(nn.Conv1d(res, gate, 3, dilation=2 ** (i % cycle),
+                                                padding=2 ** (i % cycle))) for i in range(layers)])
+        self.cond = nn.ModuleList([nn.Conv1d(cond, gate, 1, bias=False) for _ in range(layers)])
+        self.res = nn.ModuleList([_wn(nn.Conv1d(gate // 2, res, 1)) for _ in range(layers)])
+        self.skip = nn.ModuleList([_wn(nn.Conv1d(gate // 2, skip, 1)) for _ in range(layers)])
+        self.out1 = _wn(nn.Conv1d(skip, skip, 1))
+        self.out2 = _wn(nn.Conv1d(skip, 1, 1))
+        self.scale = math.sqrt(1.0 / layers)
+
+    def forward(self, mel, noise=None):  # [B, 80, F] -> [B, F*256]
+        c = self.bottleneck(mel)
+        for conv in self.stretch:
+            c = conv(F.interpolate(c, scale_factor=4, mode="nearest"))
+        if noise is None:
+            noise = torch.randn(mel.shape[0], 1, c.shape[-1], device=mel.device, dtype=mel.dtype)
+        x = self.inp(noise)
+        skips = 0.0
+        for d, cc, r, s in zip(self.dil, self.cond, self.res, self.skip):
+            a, b = (d(x) + cc(c)).chunk(2, dim=1)
+            h = torch.tanh(a) * torch.sigmoid(b)
+            skips = skips + s(h)
+            x = (x + r(h)) * math.sqrt(0.5)
+        y = self.out2(F.relu(self.out1(F.relu(skips * self.scale))))
+        return y.squeeze(1)
+
+
 def _stack(convs, post, x):
     """Runs a discriminator's conv stack; returns (flattened score, every layer's output)."""
     feats = []
@@ -171,10 +283,19 @@ class Discriminators(nn.Module):
         return outs
 
 
+KINDS = ("upsample", "istft", "subband", "wavenet")
+
+
 def make_generator(kind):
-    # Sized for a few CPU-hours of training (see train_vocoder.py).
+    # Sized so that copy-synthesis of hours of speech stays cheap on a CPU; the first two
+    # also train in a few CPU-hours (see train_vocoder.py), the last two were trained on
+    # the lent GPU.
     if kind == "upsample":
         return UpsampleGenerator(ch=96, kernels=(3,))
     if kind == "istft":
         return ISTFTGenerator(dim=128, hidden=256, layers=4)
+    if kind == "subband":
+        return SubbandGenerator(ch=192, kernels=(3, 7))
+    if kind == "wavenet":
+        return NoiseWaveNet()
     raise ValueError(f"unknown vocoder kind {kind}")

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Trains one small neural vocoder on the genuine training speech (CPU or GPU).
 
-  train_vocoder.py --kind upsample|istft --out models/work/vocoders/<name> [--steps N]
+  train_vocoder.py --kind upsample|istft|subband|wavenet --out models/work/vocoders/<name> [--steps N]
+  train_vocoder.py --write-pack pack.npz --hours 0.45     (the same audio, for another machine)
+  train_vocoder.py --pack pack.npz --kind ... --out ...    (train from such a pack)
 
 Training data: genuine recordings of the corpus's TRAIN split only (data/genuine,
 before the channel chain), so speakers used for evaluation are never seen by a
@@ -13,6 +15,11 @@ Resumable: `last.pt` (generator, discriminators, optimisers, step) is written ev
 --save-every steps; rerunning the same command continues. Checkpoints named in
 --keep (step numbers) are kept as plain generator state dicts `g_<step>.pt`: each
 one is a different "generator" for copy-synthesis (resynth.py).
+
+A pack (`--write-pack`) holds the selected training audio as 16-bit PCM in one .npz,
+so that a machine without the corpus (the lent GPU, which has torch and numpy but no
+soundfile and no corpus) trains on exactly the same speech: `--pack` reads it, and
+nothing else of the corpus is imported.
 """
 import argparse
 import os
@@ -28,18 +35,30 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 import nets  # noqa: E402
-import common as C  # noqa: E402
-import splits as S  # noqa: E402
 
 
-def load_training_audio(max_hours, seed):
-    """Genuine TRAIN-split recordings, wideband first; returns a list of float32 arrays."""
+def load_training_audio(max_hours, seed, spread=False):
+    """Genuine TRAIN-split recordings, wideband first; returns a list of float32 arrays.
+    spread: take the wideband recordings (content above 7 kHz) speaker by speaker in
+    turn instead of in bandwidth order, so a small budget still covers every speaker."""
+    import common as C  # the corpus helpers need soundfile and scipy; a pack needs neither
+    import splits as S
     cfg = C.load_config()
     rows = C.read_tsv(C.data_path("genuine", "meta.tsv"))
     rows = [r for r in rows if S.group_split(r["group"], cfg["seed"]) == "train"]
     rng = np.random.default_rng(seed)
     rng.shuffle(rows)
-    rows.sort(key=lambda r: -min(float(r.get("native_rate_hz") or 0), 2 * float(r.get("bandwidth_hz") or 0)))
+    def width(r):
+        return min(float(r.get("native_rate_hz") or 0), 2 * float(r.get("bandwidth_hz") or 0))
+
+    rows.sort(key=lambda r: -width(r))
+    if spread:
+        by_voice = {}
+        for r in rows:
+            if width(r) >= 14000:
+                by_voice.setdefault((r["source"], r["speaker"]), []).append(r)
+        queues = list(by_voice.values())
+        rows = [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)]
     out, total = [], 0.0
     for r in rows:
         x, sr = C.read_audio(C.data_path(r["path"]))
@@ -56,6 +75,24 @@ def load_training_audio(max_hours, seed):
     return out, total
 
 
+def write_pack(path, audio):
+    lengths = np.array([len(a) for a in audio], np.int64)
+    pcm = np.concatenate([np.clip(np.round(a * 32767.0), -32768, 32767).astype(np.int16) for a in audio])
+    tmp = str(path) + ".tmp.npz"
+    np.savez(tmp, pcm=pcm, lengths=lengths, rate=np.int64(nets.SR))
+    os.replace(tmp, path)
+
+
+def read_pack(path):
+    with np.load(path) as z:
+        if int(z["rate"]) != nets.SR:
+            raise SystemExit(f"{path}: pack is at {int(z['rate'])} Hz, the vocoders need {nets.SR}")
+        pcm, lengths = z["pcm"], z["lengths"]
+    ends = np.cumsum(lengths)
+    audio = [pcm[e - n:e].astype(np.float32) / 32767.0 for e, n in zip(ends, lengths)]
+    return audio, float(lengths.sum()) / nets.SR
+
+
 def batch_of(audio, rng, n, seg):
     xs = []
     for _ in range(n):
@@ -70,8 +107,13 @@ def batch_of(audio, rng, n, seg):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--kind", required=True, choices=["upsample", "istft"])
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--kind", choices=nets.KINDS)
+    ap.add_argument("--out")
+    ap.add_argument("--pack", help="train on this pack instead of the corpus")
+    ap.add_argument("--write-pack", help="write the selected training audio to this .npz and stop")
+    ap.add_argument("--spread-speakers", action="store_true",
+                    help="take wideband recordings speaker by speaker (see load_training_audio)")
+    ap.add_argument("--lr", type=float, default=0, help="generator learning rate (0 = the kind's default)")
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--minutes", type=float, default=0, help="stop after this much wall time (0 = no limit)")
     ap.add_argument("--gan-start", type=int, default=800)
@@ -85,6 +127,17 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.write_pack:
+        audio, secs = load_training_audio(args.hours, args.seed, args.spread_speakers)
+        write_pack(args.write_pack, audio)
+        print(f"wrote {args.write_pack}: {len(audio)} clips, {secs / 3600:.3f} h")
+        return
+    if not args.kind or not args.out:
+        ap.error("--kind and --out are required for training")
+    if args.device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keep = {int(s) for s in args.keep.split(",") if s}
@@ -97,13 +150,15 @@ def main():
         log.write(line + "\n")
         log.flush()
 
-    audio, secs = load_training_audio(args.hours, args.seed)
+    audio, secs = (read_pack(args.pack) if args.pack
+                   else load_training_audio(args.hours, args.seed, args.spread_speakers))
     say(f"{args.kind}: {len(audio)} genuine train clips, {secs / 3600:.2f} h in memory, device {dev}")
     torch.manual_seed(args.seed)
     gen = nets.make_generator(args.kind).to(dev)
     disc = nets.Discriminators().to(dev)
     mel = nets.LogMel().to(dev)
-    og = torch.optim.AdamW(gen.parameters(), 2e-4 if args.kind == "upsample" else 5e-4, betas=(0.8, 0.99))
+    lr = args.lr or (5e-4 if args.kind == "istft" else 2e-4)
+    og = torch.optim.AdamW(gen.parameters(), lr, betas=(0.8, 0.99))
     od = torch.optim.AdamW(disc.parameters(), 2e-4, betas=(0.8, 0.99))
     step = 0
     if (out / "last.pt").exists():
