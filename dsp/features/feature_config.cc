@@ -98,10 +98,10 @@ absl::Status ReadEnumField(const Json& json, const char* field,
   return absl::OkStatus();
 }
 
-constexpr std::array<const char*, 17> kKnownFields{
-    "kind",       "sample_rate_hz", "n_fft",    "win_length", "hop_length",  "window",
-    "center",     "n_filters",      "n_coeffs", "f_min_hz",   "f_max_hz",    "deltas",
-    "preemphasis", "remove_dc",     "log",      "log_floor",  "normalize"};
+constexpr std::array<const char*, 18> kKnownFields{
+    "kind",        "sample_rate_hz", "n_fft",       "win_length", "hop_length", "window",
+    "center",      "n_filters",      "n_coeffs",    "f_min_hz",   "f_max_hz",   "deltas",
+    "preemphasis", "remove_dc",      "group_delay", "log",        "log_floor",  "normalize"};
 
 }  // namespace
 
@@ -116,7 +116,7 @@ int FeatureConfig::StaticDims() const {
     case FeatureKind::kLfcc:
     case FeatureKind::kMfcc:
     case FeatureKind::kCqcc:
-      return n_coeffs;
+      return group_delay ? 2 * n_coeffs : n_coeffs;
     case FeatureKind::kLogMel:
       return n_filters;
     case FeatureKind::kLogSpec:
@@ -160,6 +160,10 @@ absl::Status FeatureConfig::Validate() const {
                      f_min_hz);
     }
   }
+  if (group_delay && !IsCepstral()) {
+    return absl::InvalidArgumentError(
+        "feature config: group_delay needs a cepstral kind (lfcc, mfcc or cqcc)");
+  }
   if (deltas < 0 || deltas > 2) return Invalid("deltas", "0, 1 or 2", deltas);
   if (!(preemphasis >= 0.0 && preemphasis < 1.0)) {
     return Invalid("preemphasis", "in [0, 1)", preemphasis);
@@ -185,6 +189,7 @@ std::string FeatureConfig::ToJson() const {
   json["deltas"] = deltas;
   json["preemphasis"] = preemphasis;
   json["remove_dc"] = remove_dc;
+  json["group_delay"] = group_delay;
   json["log"] = NameOf(kLogNames, log);
   json["log_floor"] = log_floor;
   json["normalize"] = NameOf(kNormalizeNames, normalize);
@@ -221,6 +226,7 @@ absl::StatusOr<FeatureConfig> FeatureConfig::FromJson(std::string_view text) {
   if (s = ReadField(json, "deltas", &config.deltas); !s.ok()) return s;
   if (s = ReadField(json, "preemphasis", &config.preemphasis); !s.ok()) return s;
   if (s = ReadField(json, "remove_dc", &config.remove_dc); !s.ok()) return s;
+  if (s = ReadField(json, "group_delay", &config.group_delay); !s.ok()) return s;
   if (s = ReadEnumField(json, "log", kLogNames, &config.log); !s.ok()) return s;
   if (s = ReadField(json, "log_floor", &config.log_floor); !s.ok()) return s;
   if (s = ReadEnumField(json, "normalize", kNormalizeNames, &config.normalize); !s.ok()) return s;

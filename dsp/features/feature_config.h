@@ -55,6 +55,13 @@ struct FeatureConfig {
   // sound card or an encoder cannot reach the features. Frame-local, so it never
   // breaks streaming. Absent from older model files, which therefore read false.
   bool remove_dc = false;
+  // true (cepstral kinds only): each frame also yields n_coeffs cepstral
+  // coefficients of its group delay, pooled over the same filterbank, so the
+  // static part is [magnitude cepstrum, group-delay cepstrum] (see
+  // FeatureExtractor::LogFrames). Magnitude features discard the phase, where
+  // vocoders that rebuild it (Griffin-Lim, iSTFT heads, source-filter models)
+  // leave their traces. Absent from older model files, which read false.
+  bool group_delay = false;
   LogKind log = LogKind::kLn;
   double log_floor = 1e-6;
   NormalizeKind normalize = NormalizeKind::kNone;
@@ -63,7 +70,8 @@ struct FeatureConfig {
   bool IsCepstral() const {
     return kind == FeatureKind::kLfcc || kind == FeatureKind::kMfcc || kind == FeatureKind::kCqcc;
   }
-  // Number of columns of the feature matrix: static dims * (1 + deltas).
+  // Number of columns of the feature matrix: static dims * (1 + deltas); the
+  // static dims double with group_delay.
   int StaticDims() const;
   int Dims() const { return StaticDims() * (1 + deltas); }
   double EffectiveFMaxHz() const { return f_max_hz > 0.0 ? f_max_hz : sample_rate_hz / 2.0; }

@@ -48,6 +48,11 @@ absl::StatusOr<std::shared_ptr<const FeatureExtractor>> FeatureExtractor::Create
     case FeatureKind::kLogSpec:
       break;
   }
+  for (const Filter& f : extractor->filters_) {
+    double sum = 0.0;
+    for (float w : f.weights) sum += w;
+    extractor->filter_sums_.push_back(sum);
+  }
   if (config.IsCepstral()) extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters).cast<double>();
   return std::shared_ptr<const FeatureExtractor>(std::move(extractor));
 }
@@ -58,15 +63,21 @@ std::int64_t FeatureExtractor::NumFrames(std::int64_t n) const {
 }
 
 int FeatureExtractor::LogDims() const {
-  return config_.kind == FeatureKind::kLogSpec ? config_.n_fft / 2 + 1 : config_.n_filters;
+  if (config_.kind == FeatureKind::kLogSpec) return config_.n_fft / 2 + 1;
+  return config_.group_delay ? 2 * config_.n_filters : config_.n_filters;
 }
 
 FeatureExtractor::Scratch FeatureExtractor::MakeScratch() const {
-  Scratch scratch{fft_->AllocateInput(), fft_->AllocateOutput(), {}};
+  Scratch scratch{fft_->AllocateInput(), fft_->AllocateOutput(), {}, {}, {}, {}};
   // Zeros outside the window never change (FFTW preserves the input of a 1-D
   // r2c transform), so they are written once here.
   std::fill_n(scratch.fft_in.get(), config_.n_fft, 0.0f);
   scratch.energies.resize(LogDims());
+  if (config_.group_delay) {
+    scratch.spectrum.resize(config_.n_fft / 2 + 1);
+    scratch.power_sums.resize(config_.n_fft / 2 + 2);
+    scratch.delays.resize(config_.n_fft / 2 + 1);
+  }
   return scratch;
 }
 
@@ -74,6 +85,7 @@ void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scr
                                  float* out) const {
   const int n_bins = config_.n_fft / 2 + 1;
   const int log_dims = LogDims();
+  const int n_log = config_.group_delay ? config_.n_filters : log_dims;  // log-energy columns
   const bool db = config_.log == LogKind::kDb;
   const double floor = config_.log_floor;
   float* in = scratch.fft_in.get() + window_offset_;
@@ -93,7 +105,7 @@ void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scr
     if (config_.kind == FeatureKind::kLogSpec) {
       for (int k = 0; k < n_bins; ++k) energies[k] = std::norm(spectrum[k]);
     } else {
-      for (int m = 0; m < log_dims; ++m) {
+      for (int m = 0; m < n_log; ++m) {
         const Filter& filter = filters_[m];
         const std::complex<float>* bins = spectrum + filter.first_bin;
         double sum = 0.0;
@@ -105,12 +117,54 @@ void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scr
     }
     float* row = out + t * log_dims;
     if (db) {
-      for (int m = 0; m < log_dims; ++m) {
+      for (int m = 0; m < n_log; ++m) {
         row[m] = static_cast<float>(10.0 * std::log10(std::max(energies[m], floor)));
       }
     } else {
-      for (int m = 0; m < log_dims; ++m) row[m] = static_cast<float>(std::log(energies[m] + floor));
+      for (int m = 0; m < n_log; ++m) row[m] = static_cast<float>(std::log(energies[m] + floor));
     }
+    if (config_.group_delay) GroupDelayBands(frame, mean, scratch, row + n_log);
+  }
+}
+
+void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& scratch,
+                                       float* out) const {
+  constexpr int kSmoothBins = 8;  // P(k): mean power over k-8..k+8
+  constexpr double kCompress = 0.4;
+  const int n_bins = config_.n_fft / 2 + 1;
+  std::complex<float>* x = scratch.spectrum.data();
+  std::copy_n(scratch.fft_out.get(), n_bins, x);
+  double* sums = scratch.power_sums.data();  // sums[k] = sum of |X|^2 over bins < k
+  sums[0] = 0.0;
+  for (int k = 0; k < n_bins; ++k) sums[k + 1] = sums[k] + std::norm(x[k]);
+  // The time-weighted frame; the window sits at window_offset_ inside the FFT
+  // frame, whose centre is (n_fft - 1) / 2.
+  float* in = scratch.fft_in.get() + window_offset_;
+  const double centre = (config_.n_fft - 1) / 2.0 - window_offset_;
+  for (int i = 0; i < config_.win_length; ++i) {
+    in[i] = static_cast<float>((frame[i] - mean) * window_[i] * (i - centre));
+  }
+  fft_->Forward(scratch.fft_in.get(), scratch.fft_out.get());
+  const std::complex<float>* y = scratch.fft_out.get();
+  double* compressed = scratch.delays.data();
+  const double scale = 2.0 / config_.n_fft;
+  for (int k = 0; k < n_bins; ++k) {
+    const int lo = std::max(0, k - kSmoothBins);
+    const int hi = std::min(n_bins, k + kSmoothBins + 1);
+    const double power = (sums[hi] - sums[lo]) / (hi - lo);
+    const double cross = static_cast<double>(x[k].real()) * y[k].real() +
+                         static_cast<double>(x[k].imag()) * y[k].imag();
+    // A silent frame (all power zero) has no defined delay: 0.
+    const double tau = power > 0.0 ? scale * cross / power : 0.0;
+    compressed[k] = std::copysign(std::pow(std::abs(tau), kCompress), tau);
+  }
+  for (int m = 0; m < config_.n_filters; ++m) {
+    const Filter& filter = filters_[m];
+    double sum = 0.0;
+    for (size_t j = 0; j < filter.weights.size(); ++j) {
+      sum += static_cast<double>(filter.weights[j]) * compressed[filter.first_bin + j];
+    }
+    out[m] = static_cast<float>(filter_sums_[m] > 0.0 ? sum / filter_sums_[m] : 0.0);
   }
 }
 
@@ -122,18 +176,21 @@ FeatureMatrix FeatureExtractor::StaticFromLog(const FeatureMatrix& log_rows) con
   // a row side by side keeps the inner loop vectorisable.
   const Eigen::Index n_filters = dct_.rows();
   const Eigen::Index n_coeffs = dct_.cols();
-  FeatureMatrix out(log_rows.rows(), n_coeffs);
+  const Eigen::Index parts = config_.group_delay ? 2 : 1;  // [log energies, group delays]
+  FeatureMatrix out(log_rows.rows(), parts * n_coeffs);
   std::vector<double> acc(n_coeffs);
   for (Eigen::Index t = 0; t < log_rows.rows(); ++t) {
-    const float* in = log_rows.data() + t * n_filters;
-    std::fill(acc.begin(), acc.end(), 0.0);
-    for (Eigen::Index m = 0; m < n_filters; ++m) {
-      const double v = in[m];
-      const double* basis = dct_.data() + m * n_coeffs;
-      for (Eigen::Index k = 0; k < n_coeffs; ++k) acc[k] += v * basis[k];
+    for (Eigen::Index part = 0; part < parts; ++part) {
+      const float* in = log_rows.data() + (t * parts + part) * n_filters;
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (Eigen::Index m = 0; m < n_filters; ++m) {
+        const double v = in[m];
+        const double* basis = dct_.data() + m * n_coeffs;
+        for (Eigen::Index k = 0; k < n_coeffs; ++k) acc[k] += v * basis[k];
+      }
+      float* row = out.data() + (t * parts + part) * n_coeffs;
+      for (Eigen::Index k = 0; k < n_coeffs; ++k) row[k] = static_cast<float>(acc[k]);
     }
-    float* row = out.data() + t * n_coeffs;
-    for (Eigen::Index k = 0; k < n_coeffs; ++k) row[k] = static_cast<float>(acc[k]);
   }
   return out;
 }

@@ -60,26 +60,46 @@ class FeatureExtractor {
     std::unique_ptr<float[], RealFft::FreeDeleter> fft_in;
     std::unique_ptr<std::complex<float>[], RealFft::FreeDeleter> fft_out;
     std::vector<double> energies;
+    // group_delay only: the frame's spectrum X, running sums of |X|^2 and the
+    // compressed delay of each bin.
+    std::vector<std::complex<float>> spectrum;
+    std::vector<double> power_sums;
+    std::vector<double> delays;
   };
   Scratch MakeScratch() const;
-  // Dimensions of the per-frame "log" row before the DCT: n_filters, or
+  // Dimensions of the per-frame "log" row before the DCT: n_filters (twice that
+  // with group_delay: the log energies, then the bands' group delays), or
   // n_fft/2+1 for logspec.
   int LogDims() const;
   // Log filterbank energies (or log power bins) of `n_frames` frames; frame t
   // starts at frames + t * hop and spans n_fft samples of the already padded and
   // pre-emphasised signal. Writes n_frames x LogDims() values row by row.
+  //
+  // With group_delay, each row continues with one value per filter: the group
+  // delay tau(k) = Re(X conj(Y)) / P(k), where X is the frame's spectrum, Y the
+  // spectrum of the same windowed frame multiplied by (n - (n_fft-1)/2), and P(k)
+  // the mean of |X|^2 over bins k-8..k+8 (a smoothed power spectrum, as the
+  // modified group delay of Hegde, Murthy and Gadde, IEEE TASLP 2007, divides by
+  // a cepstrally smoothed one). tau is in samples from the frame centre; it is
+  // scaled by 2/n_fft, compressed as sign(tau) |tau|^0.4, and averaged over each
+  // filter with the filter's weights. Every step is level-invariant.
   void LogFrames(const float* frames, std::int64_t n_frames, Scratch& scratch, float* out) const;
-  // Static features from log rows: the DCT for lfcc/mfcc, identity otherwise.
+  // Static features from log rows: the DCT for lfcc/mfcc/cqcc (applied to each
+  // half with group_delay), identity otherwise.
   FeatureMatrix StaticFromLog(const FeatureMatrix& log_rows) const;
 
  private:
   explicit FeatureExtractor(const FeatureConfig& config) : config_(config) {}
+  // The group-delay half of one LogFrames row (n_filters values); the frame's
+  // spectrum is in scratch.fft_out and its DC mean is `mean`.
+  void GroupDelayBands(const float* frame, float mean, Scratch& scratch, float* out) const;
 
   FeatureConfig config_;
   std::unique_ptr<RealFft> fft_;
   std::vector<float> window_;  // win_length samples
   int window_offset_ = 0;      // (n_fft - win_length) / 2, as torch.stft centres a short window
   std::vector<Filter> filters_;
+  std::vector<double> filter_sums_;  // each filter's total weight (group_delay)
   // n_filters x n_coeffs, row-major (empty for logmel/logspec).
   Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> dct_;
 };

@@ -26,6 +26,7 @@ TEST(FeatureConfigTest, JsonRoundTripKeepsEveryField) {
   c.deltas = 2;
   c.preemphasis = 0.97;
   c.remove_dc = true;
+  c.group_delay = true;
   c.log = LogKind::kDb;
   c.log_floor = 1e-10;
   c.normalize = NormalizeKind::kMeanVar;
@@ -35,6 +36,7 @@ TEST(FeatureConfigTest, JsonRoundTripKeepsEveryField) {
   EXPECT_THAT(c.ToJson(), HasSubstr("\"kind\":\"mfcc\""));
   EXPECT_THAT(c.ToJson(), HasSubstr("\"normalize\":\"meanvar\""));
   EXPECT_THAT(c.ToJson(), HasSubstr("\"remove_dc\":true"));
+  EXPECT_THAT(c.ToJson(), HasSubstr("\"group_delay\":true"));
 }
 
 TEST(FeatureConfigTest, MissingFieldsTakeDefaults) {
@@ -46,6 +48,23 @@ TEST(FeatureConfigTest, MissingFieldsTakeDefaults) {
   EXPECT_EQ(c->Dims(), 64);
   // Model files written before remove_dc existed must keep their features.
   EXPECT_FALSE(c->remove_dc);
+  EXPECT_FALSE(c->group_delay);
+}
+
+TEST(FeatureConfigTest, GroupDelayDoublesTheCepstrumAndNeedsOne) {
+  FeatureConfig c;
+  c.kind = FeatureKind::kCqcc;
+  c.n_fft = 1024;
+  c.n_filters = 60;
+  c.n_coeffs = 20;
+  c.f_min_hz = 125.0;
+  c.deltas = 2;
+  c.group_delay = true;
+  ASSERT_TRUE(c.Validate().ok()) << c.Validate();
+  EXPECT_EQ(c.Dims(), 120);
+  c.kind = FeatureKind::kLogMel;
+  EXPECT_EQ(c.Validate().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(c.Validate().message()), HasSubstr("group_delay"));
 }
 
 TEST(FeatureConfigTest, DimsCountDeltas) {

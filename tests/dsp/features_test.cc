@@ -209,6 +209,73 @@ TEST(FeaturesTest, RemoveDcMakesFeaturesBlindToAConstantOffset) {
   EXPECT_LT((ra - a).topRows(loud).cwiseAbs().mean(), 0.1f);
 }
 
+// An impulse at sample p of a frame has the same group delay at every frequency:
+// p minus the frame centre. Each band's value is that delay, scaled by 2/n_fft and
+// compressed with the power 0.4, whatever the band and the impulse's height.
+TEST(FeaturesTest, GroupDelayOfAnImpulseIsItsPositionInEveryBand) {
+  FeatureConfig c;
+  c.n_fft = 512;
+  c.win_length = 512;
+  c.n_filters = 20;
+  c.n_coeffs = 20;
+  c.group_delay = true;
+  auto extractor = Make(c);
+  ASSERT_EQ(extractor->LogDims(), 40);
+  FeatureExtractor::Scratch scratch = extractor->MakeScratch();
+  const double centre = (c.n_fft - 1) / 2.0;
+  for (int p : {356, 206, 300}) {
+    for (float height : {1.0f, 0.001f}) {
+      std::vector<float> frame(c.n_fft, 0.0f);
+      frame[p] = height;
+      std::vector<float> row(extractor->LogDims());
+      extractor->LogFrames(frame.data(), 1, scratch, row.data());
+      const double tau = 2.0 * (p - centre) / c.n_fft;
+      const double expected = std::copysign(std::pow(std::abs(tau), 0.4), tau);
+      for (int m = 0; m < c.n_filters; ++m) {
+        EXPECT_NEAR(row[c.n_filters + m], expected, 1e-4) << "impulse at " << p << ", band " << m;
+      }
+    }
+  }
+}
+
+// Level changes move the log energies by a constant but leave the delays alone; and
+// two frames with the same magnitude spectrum but different timing differ in the
+// group-delay half only.
+TEST(FeaturesTest, GroupDelaySeesTimingThatTheMagnitudeMisses) {
+  FeatureConfig c;
+  c.kind = FeatureKind::kCqcc;
+  c.n_fft = 1024;
+  c.win_length = 1024;
+  c.n_filters = 60;
+  c.n_coeffs = 20;
+  c.f_min_hz = 125.0;
+  c.group_delay = true;
+  auto extractor = Make(c);
+  const std::vector<float> x = Babble(16000);
+  std::vector<float> quiet(x);
+  for (float& v : quiet) v *= 0.01f;
+  const FeatureMatrix a = *extractor->Compute(x);
+  const FeatureMatrix b = *extractor->Compute(quiet);
+  ASSERT_EQ(a.cols(), 40);
+  EXPECT_LT((a.rightCols(20) - b.rightCols(20)).cwiseAbs().maxCoeff(), 1e-3f);
+  // A frame holding a short decaying burst, and the same burst reversed in time,
+  // both where the Hann window is flat to within 2%: nearly the same |X|, a
+  // different phase.
+  c.kind = FeatureKind::kLfcc;
+  c.f_min_hz = 0.0;
+  auto lfcc = Make(c);
+  std::vector<float> burst(1024, 0.0f), reversed(1024, 0.0f);
+  for (int i = 0; i < 64; ++i) {
+    const float v = std::exp(-i / 12.0f) * std::sin(0.7f * i);
+    burst[480 + i] = v;
+    reversed[480 + 63 - i] = v;
+  }
+  const FeatureMatrix fb = *lfcc->Compute(burst);
+  const FeatureMatrix fr = *lfcc->Compute(reversed);
+  EXPECT_LT((fb.leftCols(20) - fr.leftCols(20)).cwiseAbs().maxCoeff(), 0.1f);
+  EXPECT_GT((fb.rightCols(20) - fr.rightCols(20)).cwiseAbs().maxCoeff(), 1.0f);
+}
+
 TEST(FeaturesTest, SharedExtractorGivesTheSameResultOnEveryThread) {
   FeatureConfig c;
   c.deltas = 2;

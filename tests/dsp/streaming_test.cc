@@ -84,6 +84,12 @@ INSTANTIATE_TEST_SUITE_P(
                                    FeatureConfig c = With(FeatureKind::kLfcc, false, 2, 0.0);
                                    c.remove_dc = true;
                                    return c;
+                                 }()},
+                      StreamCase{"cqcc_group_delay_d2", [] {
+                                   FeatureConfig c = With(FeatureKind::kCqcc, false, 2, 0.0);
+                                   c.remove_dc = true;
+                                   c.group_delay = true;
+                                   return c;
                                  }()}),
     [](const auto& info) { return std::string(info.param.name); });
 
