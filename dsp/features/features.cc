@@ -130,7 +130,6 @@ void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scr
 void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& scratch,
                                        float* out) const {
   constexpr int kSmoothBins = 8;  // P(k): mean power over k-8..k+8
-  constexpr double kCompress = 0.4;
   const int n_bins = config_.n_fft / 2 + 1;
   std::complex<float>* x = scratch.spectrum.data();
   std::copy_n(scratch.fft_out.get(), n_bins, x);
@@ -146,7 +145,7 @@ void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& 
   }
   fft_->Forward(scratch.fft_in.get(), scratch.fft_out.get());
   const std::complex<float>* y = scratch.fft_out.get();
-  double* compressed = scratch.delays.data();
+  float* compressed = scratch.delays.data();
   const double scale = 2.0 / config_.n_fft;
   for (int k = 0; k < n_bins; ++k) {
     const int lo = std::max(0, k - kSmoothBins);
@@ -155,8 +154,12 @@ void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& 
     const double cross = static_cast<double>(x[k].real()) * y[k].real() +
                          static_cast<double>(x[k].imag()) * y[k].imag();
     // A silent frame (all power zero) has no defined delay: 0.
-    const double tau = power > 0.0 ? scale * cross / power : 0.0;
-    compressed[k] = std::copysign(std::pow(std::abs(tau), kCompress), tau);
+    compressed[k] = power > 0.0 ? static_cast<float>(scale * cross / power) : 0.0f;
+  }
+  // The power law, in float: it is the front-end's largest cost (one per bin and
+  // frame; bench/RESULTS.md).
+  for (int k = 0; k < n_bins; ++k) {
+    compressed[k] = std::copysign(std::pow(std::abs(compressed[k]), 0.4f), compressed[k]);
   }
   for (int m = 0; m < config_.n_filters; ++m) {
     const Filter& filter = filters_[m];

@@ -64,7 +64,7 @@ class FeatureExtractor {
     // compressed delay of each bin.
     std::vector<std::complex<float>> spectrum;
     std::vector<double> power_sums;
-    std::vector<double> delays;
+    std::vector<float> delays;
   };
   Scratch MakeScratch() const;
   // Dimensions of the per-frame "log" row before the DCT: n_filters (twice that

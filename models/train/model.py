@@ -166,12 +166,15 @@ def cepstral_inverse(features: dict, n_dims: int):
     """For a cepstral front-end, the [n_coeffs, n_filters] inverse_dct that maps one
     block of its n_dims features (statics, deltas or delta-deltas) back to log band
     energies; None for other front-ends. Raises ValueError when n_dims does not
-    split into 1 + deltas blocks."""
+    split into 1 + deltas blocks, or for a group_delay front-end."""
     blocks = 1 + int(features.get("deltas", 0))
     if n_dims % blocks:
         raise ValueError(f"{n_dims} feature dims do not split into {blocks} channels")
     if features["kind"] not in CEPSTRAL:
         return None
+    if features.get("group_delay"):
+        raise ValueError("a group_delay front-end holds two cepstra per block (magnitude and group "
+                         "delay); band masking and the 2-D network do not handle it")
     return inverse_dct(int(features["n_filters"]), n_dims // blocks)
 
 

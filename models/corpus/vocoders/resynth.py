@@ -15,6 +15,12 @@ so held-out speakers stay held out.
 Output: data/vocoded/clips/<clip_id>.wav, data/vocoded/meta.tsv and ASVspoof
 protocols data/vocoded/protocols/{train,dev,eval}.txt (SYSTEM_ID voc-<kind>-<step>).
 Resumable (one sidecar per copy); each checkpoint draws its own genuine clips.
+
+  resynth.py --vocoders models/work/vocoders_gpu --name vocoded_gpu --tag gpu ...
+
+writes another set (data/vocoded_gpu, SYSTEM_ID voc-gpu-<kind>-<step>) from other
+vocoders, e.g. the ones trained on the lent GPU (gpu_train.sh), without touching the
+first set.
 """
 import argparse
 import os
@@ -33,7 +39,7 @@ import channel as CH  # noqa: E402
 import common as C  # noqa: E402
 import nets  # noqa: E402
 
-STEP = "vocoded"
+STEP = "vocoded"  # the output set's folder under data/ (--name)
 _GEN = {}
 _MEL = nets.LogMel()
 
@@ -62,7 +68,7 @@ def generator(kind, path):
 
 
 def sidecar_path(t):
-    return C.data_path("vocoded", "_done", t["clip_id"][:10], t["clip_id"] + ".json")
+    return C.data_path(t["set"], "_done", t["clip_id"][:10], t["clip_id"] + ".json")
 
 
 @torch.no_grad()
@@ -84,7 +90,7 @@ def process(t):
     y, native = CH.match_native(y, t["native_rate_hz"], t["native_codec"], t["bandwidth_hz"], rng_native)
     # Same chain draws as the genuine original: seeded by the ORIGINAL clip id.
     y, info = A.chain(y, A.clip_rng(t["corpus_seed"], t["source_clip_id"]))
-    rel = os.path.join("vocoded", "clips", t["clip_id"] + ".wav")
+    rel = os.path.join(t["set"], "clips", t["clip_id"] + ".wav")
     C.write_wav_atomic(C.data_path(rel), y)
     row = {k: t[k] for k in ("clip_id", "split", "speaker", "source", "language", "source_clip_id",
                              "generator", "kind", "step")}
@@ -100,7 +106,12 @@ def main():
     ap.add_argument("--per-split", default="train=120,dev=30,eval=30",
                     help="genuine clips copied per checkpoint and split")
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--name", default="vocoded", help="output set (folder under data/)")
+    ap.add_argument("--tag", default="", help="prefix of the generator names and clip ids")
     args = ap.parse_args()
+    global STEP
+    STEP = args.name
+    tag = args.tag + "-" if args.tag else ""
     torch.set_num_threads(1)
     cfg = C.load_config()
     per = {k: int(v) for k, v in (kv.split("=") for kv in args.per_split.split(","))}
@@ -109,30 +120,30 @@ def main():
              if r["label"] == "bonafide" and r["clip_id"] in proto and float(r["orig_duration_s"]) >= 1.5]
     tasks = []
     for kind, step, path in checkpoints(args.vocoders):
-        name = f"voc-{kind}-{step}"
+        name = f"voc-{tag}{kind}-{step}"
         for split, n in per.items():
             pool = [r for r in clips if proto[r["clip_id"]]["split"] == split]
             pool.sort(key=lambda r: C.stable_hash(name, r["clip_id"]))
             for r in pool[:n]:
-                tasks.append(dict(clip_id=f"v_{kind}_{step}_{r['clip_id']}", kind=kind, step=step,
+                tasks.append(dict(clip_id=f"v_{tag.replace('-', '_')}{kind}_{step}_{r['clip_id']}", kind=kind, step=step,
                                   ckpt=str(path), generator=name, split=split, speaker=r["speaker"],
                                   source=r["source"], language=r["language"], source_clip_id=r["clip_id"],
                                   in_path=r["in_path"], native_rate_hz=r["native_rate_hz"],
                                   native_codec=r["native_codec"], bandwidth_hz=r["bandwidth_hz"],
-                                  seed=cfg["seed"], corpus_seed=cfg["seed"]))
+                                  seed=cfg["seed"], corpus_seed=cfg["seed"], set=STEP))
     C.log(STEP, f"{len(tasks)} copies from {len(checkpoints(args.vocoders))} checkpoints")
     C.run_tasks(STEP, tasks, process, sidecar_path, jobs=args.jobs)
     rows = sorted(C.gather_sidecars(sidecar_path(t) for t in tasks), key=lambda r: r["clip_id"])
     cols = ["clip_id", "split", "label", "generator", "family", "kind", "step", "speaker", "source",
             "language", "source_clip_id", "native_match", "condition", "condition_params",
             "level_dbfs", "floor_dbfs", "lead_s", "trail_s", "duration_s", "path"]
-    C.write_tsv(C.data_path("vocoded", "meta.tsv"), rows, cols)
-    pdir = C.data_path("vocoded", "protocols")
+    C.write_tsv(C.data_path(STEP, "meta.tsv"), rows, cols)
+    pdir = C.data_path(STEP, "protocols")
     C.ensure_dir(pdir)
     for split in ("train", "dev", "eval"):
         lines = [f"{r['speaker']} {r['clip_id']} - {r['generator']} spoof" for r in rows if r["split"] == split]
         C.atomic_write_text(os.path.join(pdir, f"{split}.txt"), "\n".join(lines) + "\n")
-    C.log(STEP, f"wrote vocoded/meta.tsv: {len(rows)} copies, "
+    C.log(STEP, f"wrote {STEP}/meta.tsv: {len(rows)} copies, "
                 f"{sum(float(r['duration_s']) for r in rows) / 3600:.2f} h")
 
 
