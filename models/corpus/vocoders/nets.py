@@ -63,7 +63,7 @@ class ResBlock(nn.Module):
 
 
 class UpsampleGenerator(nn.Module):
-    def __init__(self, ch=128, rates=(8, 8, 4), kernels=(3, 7)):
+    def __init__(self, ch=128, rates=(8, 8, 4), kernels=(3, 7), dilations=(1, 3, 5), out_channels=1):
         super().__init__()
         self.pre = _wn(nn.Conv1d(N_MELS, ch, 7, padding=3))
         self.ups = nn.ModuleList()
@@ -72,15 +72,18 @@ class UpsampleGenerator(nn.Module):
         for r in rates:
             self.ups.append(_wn(nn.ConvTranspose1d(c, c // 2, 2 * r, stride=r, padding=r // 2)))
             c //= 2
-            self.mrf.append(nn.ModuleList([ResBlock(c, k, (1, 3, 5)) for k in kernels]))
-        self.post = _wn(nn.Conv1d(c, 1, 7, padding=3))
+            self.mrf.append(nn.ModuleList([ResBlock(c, k, dilations) for k in kernels]))
+        self.post = _wn(nn.Conv1d(c, out_channels, 7, padding=3))
 
-    def forward(self, mel):  # [B, 80, F] -> [B, F*256]
+    def body(self, mel):  # [B, 80, F] -> [B, out_channels, F * prod(rates)]
         x = self.pre(mel)
         for up, blocks in zip(self.ups, self.mrf):
             x = up(F.leaky_relu(x, 0.1))
             x = sum(b(x) for b in blocks) / len(blocks)
-        return torch.tanh(self.post(F.leaky_relu(x, 0.1))).squeeze(1)
+        return torch.tanh(self.post(F.leaky_relu(x, 0.1)))
+
+    def forward(self, mel):  # [B, 80, F] -> [B, F*256]
+        return self.body(mel).squeeze(1)
 
 
 class ConvNeXt(nn.Module):
@@ -162,27 +165,16 @@ class PQMF(nn.Module):
         return F.conv1d(F.pad(z, (self.pad, self.pad)), self.syn).squeeze(1)
 
 
-class SubbandGenerator(nn.Module):
+class SubbandGenerator(UpsampleGenerator):
+    """The upsampler writing `bands` sub-band signals at 1/bands of the rate, merged by PQMF."""
+
     def __init__(self, ch=128, rates=(4, 4, 4), kernels=(3,), bands=4):
-        super().__init__()
         assert bands * int(np.prod(rates)) == HOP
-        self.pre = _wn(nn.Conv1d(N_MELS, ch, 7, padding=3))
-        self.ups = nn.ModuleList()
-        self.mrf = nn.ModuleList()
-        c = ch
-        for r in rates:
-            self.ups.append(_wn(nn.ConvTranspose1d(c, c // 2, 2 * r, stride=r, padding=r // 2)))
-            c //= 2
-            self.mrf.append(nn.ModuleList([ResBlock(c, k, (1, 3, 9)) for k in kernels]))
-        self.post = _wn(nn.Conv1d(c, bands, 7, padding=3))
+        super().__init__(ch, rates, kernels, dilations=(1, 3, 9), out_channels=bands)
         self.pqmf = PQMF(bands)
 
     def forward(self, mel):  # [B, 80, F] -> [B, F*256]
-        x = self.pre(mel)
-        for up, blocks in zip(self.ups, self.mrf):
-            x = up(F.leaky_relu(x, 0.1))
-            x = sum(b(x) for b in blocks) / len(blocks)
-        return self.pqmf.synthesis(torch.tanh(self.post(F.leaky_relu(x, 0.1))))
+        return self.pqmf.synthesis(self.body(mel))
 
 
 class NoiseWaveNet(nn.Module):
