@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -19,6 +22,49 @@ std::vector<float> ReflectPad(std::span<const float> y, int pad) {
   return out;
 }
 
+// Group delay: P(k) is the mean power over bins k-8..k+8.
+constexpr int kSmoothBins = 8;
+
+// sign(x) |x|^0.4, within 4e-6 relative of std::pow for |x| in [1e-30, 1e30] (measured
+// over that range when written; the impulse test in tests/dsp/features_test.cc checks
+// values through the features), 0 below 2^-100 and for NaN. log2 and exp2 come from the
+// float's exponent bits and short series in the mantissa, with masks instead of
+// branches, so the compiler vectorises the loop over bins (-O3, SSE2). With std::pow
+// per bin and frame the group delay cost more than the rest of scoring together
+// (bench/RESULTS.md).
+inline float SignedPow04(float x) {
+  std::uint32_t xb;
+  std::memcpy(&xb, &x, sizeof xb);
+  const std::uint32_t sign = xb & 0x80000000u;
+  const std::uint32_t abs_bits = xb & 0x7fffffffu;
+  const int exponent = static_cast<int>(abs_bits >> 23) - 127;
+  const std::uint32_t mbits = (abs_bits & 0x007fffffu) | 0x3f800000u;
+  float m;
+  std::memcpy(&m, &mbits, sizeof m);
+  // log2 m = 2/ln2 (t + t^3/3 + t^5/5 + ...) with t = (m - 1) / (m + 1), m in [1, 2)
+  const float t = (m - 1.0f) / (m + 1.0f);
+  const float t2 = t * t;
+  const float log2m =
+      t * (2.885390082f + t2 * (0.961796694f + t2 * (0.577078016f + t2 * (0.412198583f + t2 * 0.320598898f))));
+  const float y = 0.4f * (static_cast<float>(exponent) + log2m);
+  // exp2(y) = 2^n 2^f, n the nearest integer, f in [-0.5, 0.5] (the series of exp)
+  const float rounded = (y + 12582912.0f) - 12582912.0f;  // nearest integer, |y| < 2^22
+  const float f = y - rounded;
+  const float p = 1.0f + f * (0.693147181f + f * (0.240226507f + f * (0.0555041087f +
+                  f * (0.00961812911f + f * (0.00133335581f + f * 0.000154035304f)))));
+  const std::uint32_t scale_bits = static_cast<std::uint32_t>(static_cast<int>(rounded) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &scale_bits, sizeof scale);
+  const float r = p * scale;
+  std::uint32_t rb;
+  std::memcpy(&rb, &r, sizeof rb);
+  // |x| below 2^-100 (and NaN, whose bits compare above) gives 0: a mask, not a branch
+  const std::uint32_t keep = 0u - static_cast<std::uint32_t>(abs_bits >= 0x0d800000u && abs_bits <= 0x7f800000u);
+  rb = (rb & keep) | (sign & keep);
+  float out;
+  std::memcpy(&out, &rb, sizeof out);
+  return out;
+}
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const FeatureExtractor>> FeatureExtractor::Create(
@@ -48,6 +94,13 @@ absl::StatusOr<std::shared_ptr<const FeatureExtractor>> FeatureExtractor::Create
     case FeatureKind::kLogSpec:
       break;
   }
+  if (config.group_delay) {
+    // 1 / the number of bins in each bin's smoothing window (17 inside, fewer at the edges)
+    for (int k = 0; k < n_freqs; ++k) {
+      const int width = std::min(n_freqs, k + kSmoothBins + 1) - std::max(0, k - kSmoothBins);
+      extractor->inv_width_.push_back(1.0f / static_cast<float>(width));
+    }
+  }
   for (const Filter& f : extractor->filters_) {
     double sum = 0.0;
     for (float w : f.weights) sum += w;
@@ -68,7 +121,7 @@ int FeatureExtractor::LogDims() const {
 }
 
 FeatureExtractor::Scratch FeatureExtractor::MakeScratch() const {
-  Scratch scratch{fft_->AllocateInput(), fft_->AllocateOutput(), {}, {}, {}, {}};
+  Scratch scratch{fft_->AllocateInput(), fft_->AllocateOutput(), {}, {}, {}, {}, {}};
   // Zeros outside the window never change (FFTW preserves the input of a 1-D
   // r2c transform), so they are written once here.
   std::fill_n(scratch.fft_in.get(), config_.n_fft, 0.0f);
@@ -77,6 +130,7 @@ FeatureExtractor::Scratch FeatureExtractor::MakeScratch() const {
     scratch.spectrum.resize(config_.n_fft / 2 + 1);
     scratch.power_sums.resize(config_.n_fft / 2 + 2);
     scratch.delays.resize(config_.n_fft / 2 + 1);
+    scratch.smoothed.resize(config_.n_fft / 2 + 1);
   }
   return scratch;
 }
@@ -129,7 +183,6 @@ void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scr
 
 void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& scratch,
                                        float* out) const {
-  constexpr int kSmoothBins = 8;  // P(k): mean power over k-8..k+8
   const int n_bins = config_.n_fft / 2 + 1;
   std::complex<float>* x = scratch.spectrum.data();
   std::copy_n(scratch.fft_out.get(), n_bins, x);
@@ -146,21 +199,20 @@ void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& 
   fft_->Forward(scratch.fft_in.get(), scratch.fft_out.get());
   const std::complex<float>* y = scratch.fft_out.get();
   float* compressed = scratch.delays.data();
-  const double scale = 2.0 / config_.n_fft;
+  float* power = scratch.smoothed.data();
   for (int k = 0; k < n_bins; ++k) {
     const int lo = std::max(0, k - kSmoothBins);
     const int hi = std::min(n_bins, k + kSmoothBins + 1);
-    const double power = (sums[hi] - sums[lo]) / (hi - lo);
-    const double cross = static_cast<double>(x[k].real()) * y[k].real() +
-                         static_cast<double>(x[k].imag()) * y[k].imag();
-    // A silent frame (all power zero) has no defined delay: 0.
-    compressed[k] = power > 0.0 ? static_cast<float>(scale * cross / power) : 0.0f;
+    power[k] = static_cast<float>(sums[hi] - sums[lo]) * inv_width_[k];
   }
-  // The power law, in float: it is the front-end's largest cost (one per bin and
-  // frame; bench/RESULTS.md).
+  // Branch-free, so it vectorises: where the smoothed power is 0, so is X and with
+  // it the numerator, and a silent frame gets a delay of 0.
+  const float scale = 2.0f / config_.n_fft;
   for (int k = 0; k < n_bins; ++k) {
-    compressed[k] = std::copysign(std::pow(std::abs(compressed[k]), 0.4f), compressed[k]);
+    const float cross = x[k].real() * y[k].real() + x[k].imag() * y[k].imag();
+    compressed[k] = scale * cross / std::max(power[k], std::numeric_limits<float>::min());
   }
+  for (int k = 0; k < n_bins; ++k) compressed[k] = SignedPow04(compressed[k]);
   for (int m = 0; m < config_.n_filters; ++m) {
     const Filter& filter = filters_[m];
     double sum = 0.0;

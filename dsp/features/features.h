@@ -65,6 +65,7 @@ class FeatureExtractor {
     std::vector<std::complex<float>> spectrum;
     std::vector<double> power_sums;
     std::vector<float> delays;
+    std::vector<float> smoothed;  // P(k)
   };
   Scratch MakeScratch() const;
   // Dimensions of the per-frame "log" row before the DCT: n_filters (twice that
@@ -100,6 +101,7 @@ class FeatureExtractor {
   int window_offset_ = 0;      // (n_fft - win_length) / 2, as torch.stft centres a short window
   std::vector<Filter> filters_;
   std::vector<double> filter_sums_;  // each filter's total weight (group_delay)
+  std::vector<float> inv_width_;     // group_delay: 1 / bins in P(k)'s window, per bin
   // n_filters x n_coeffs, row-major (empty for logmel/logspec).
   Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> dct_;
 };
