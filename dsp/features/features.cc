@@ -100,11 +100,11 @@ absl::StatusOr<std::shared_ptr<const FeatureExtractor>> FeatureExtractor::Create
       const int width = std::min(n_freqs, k + kSmoothBins + 1) - std::max(0, k - kSmoothBins);
       extractor->inv_width_.push_back(1.0f / static_cast<float>(width));
     }
-  }
-  for (const Filter& f : extractor->filters_) {
-    double sum = 0.0;
-    for (float w : f.weights) sum += w;
-    extractor->filter_sums_.push_back(sum);
+    for (const Filter& f : extractor->filters_) {
+      double sum = 0.0;
+      for (float w : f.weights) sum += w;
+      extractor->filter_sums_.push_back(sum);
+    }
   }
   if (config.IsCepstral()) extractor->dct_ = DctMatrix(config.n_coeffs, config.n_filters).cast<double>();
   return std::shared_ptr<const FeatureExtractor>(std::move(extractor));

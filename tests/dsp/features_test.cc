@@ -20,6 +20,20 @@ std::shared_ptr<const FeatureExtractor> Make(const FeatureConfig& config) {
   return extractor.ok() ? *extractor : nullptr;
 }
 
+// The constant-Q layout of models/train/configs/cqcc60.json: 60 filters from 125 Hz
+// to 8 kHz on a 1024-point frame.
+FeatureConfig ConstantQ60(int n_coeffs) {
+  FeatureConfig c;
+  c.kind = FeatureKind::kCqcc;
+  c.n_fft = 1024;
+  c.win_length = 1024;
+  c.n_filters = 60;
+  c.n_coeffs = n_coeffs;
+  c.f_min_hz = 125.0;
+  c.f_max_hz = 8000.0;
+  return c;
+}
+
 TEST(FeaturesTest, SinePeaksInItsBin) {
   FeatureConfig c;
   c.kind = FeatureKind::kLogSpec;
@@ -242,13 +256,7 @@ TEST(FeaturesTest, GroupDelayOfAnImpulseIsItsPositionInEveryBand) {
 // two frames with the same magnitude spectrum but different timing differ in the
 // group-delay half only.
 TEST(FeaturesTest, GroupDelaySeesTimingThatTheMagnitudeMisses) {
-  FeatureConfig c;
-  c.kind = FeatureKind::kCqcc;
-  c.n_fft = 1024;
-  c.win_length = 1024;
-  c.n_filters = 60;
-  c.n_coeffs = 20;
-  c.f_min_hz = 125.0;
+  FeatureConfig c = ConstantQ60(20);
   c.group_delay = true;
   auto extractor = Make(c);
   const std::vector<float> x = Babble(16000);
@@ -334,15 +342,7 @@ TEST(FilterbankTest, ConstantQFiltersKeepTheirBandwidthToCentreRatio) {
 TEST(FeaturesTest, ConstantQFilterbankPutsLowSinesInSeparateFilters) {
   // 200 Hz and 300 Hz fall under the same linear filter at 30 filters (258 Hz
   // spacing), but six constant-Q filters apart at ten per octave.
-  FeatureConfig c;
-  c.kind = FeatureKind::kCqcc;
-  c.n_fft = 1024;
-  c.win_length = 1024;
-  c.n_filters = 60;
-  c.n_coeffs = 60;
-  c.f_min_hz = 125.0;
-  c.f_max_hz = 8000.0;
-  auto extractor = Make(c);
+  auto extractor = Make(ConstantQ60(60));
   ASSERT_NE(extractor, nullptr);
   auto peak_filter = [&](double hz) {
     std::vector<float> x = Sine(hz, 16000, 4000);

@@ -39,7 +39,6 @@ import channel as CH  # noqa: E402
 import common as C  # noqa: E402
 import nets  # noqa: E402
 
-STEP = "vocoded"  # the output set's folder under data/ (--name)
 _GEN = {}
 _MEL = nets.LogMel()
 
@@ -109,9 +108,9 @@ def main():
     ap.add_argument("--name", default="vocoded", help="output set (folder under data/)")
     ap.add_argument("--tag", default="", help="prefix of the generator names and clip ids")
     args = ap.parse_args()
-    global STEP
-    STEP = args.name
-    tag = args.tag + "-" if args.tag else ""
+    out_set = args.name
+    tag = args.tag + "-" if args.tag else ""           # in generator names: voc-gpu-...
+    id_tag = args.tag + "_" if args.tag else ""        # in clip ids: v_gpu_...
     torch.set_num_threads(1)
     cfg = C.load_config()
     per = {k: int(v) for k, v in (kv.split("=") for kv in args.per_split.split(","))}
@@ -125,25 +124,25 @@ def main():
             pool = [r for r in clips if proto[r["clip_id"]]["split"] == split]
             pool.sort(key=lambda r: C.stable_hash(name, r["clip_id"]))
             for r in pool[:n]:
-                tasks.append(dict(clip_id=f"v_{tag.replace('-', '_')}{kind}_{step}_{r['clip_id']}", kind=kind, step=step,
+                tasks.append(dict(clip_id=f"v_{id_tag}{kind}_{step}_{r['clip_id']}", kind=kind, step=step,
                                   ckpt=str(path), generator=name, split=split, speaker=r["speaker"],
                                   source=r["source"], language=r["language"], source_clip_id=r["clip_id"],
                                   in_path=r["in_path"], native_rate_hz=r["native_rate_hz"],
                                   native_codec=r["native_codec"], bandwidth_hz=r["bandwidth_hz"],
-                                  seed=cfg["seed"], corpus_seed=cfg["seed"], set=STEP))
-    C.log(STEP, f"{len(tasks)} copies from {len(checkpoints(args.vocoders))} checkpoints")
-    C.run_tasks(STEP, tasks, process, sidecar_path, jobs=args.jobs)
+                                  seed=cfg["seed"], corpus_seed=cfg["seed"], set=out_set))
+    C.log(out_set, f"{len(tasks)} copies from {len(checkpoints(args.vocoders))} checkpoints")
+    C.run_tasks(out_set, tasks, process, sidecar_path, jobs=args.jobs)
     rows = sorted(C.gather_sidecars(sidecar_path(t) for t in tasks), key=lambda r: r["clip_id"])
     cols = ["clip_id", "split", "label", "generator", "family", "kind", "step", "speaker", "source",
             "language", "source_clip_id", "native_match", "condition", "condition_params",
             "level_dbfs", "floor_dbfs", "lead_s", "trail_s", "duration_s", "path"]
-    C.write_tsv(C.data_path(STEP, "meta.tsv"), rows, cols)
-    pdir = C.data_path(STEP, "protocols")
+    C.write_tsv(C.data_path(out_set, "meta.tsv"), rows, cols)
+    pdir = C.data_path(out_set, "protocols")
     C.ensure_dir(pdir)
     for split in ("train", "dev", "eval"):
         lines = [f"{r['speaker']} {r['clip_id']} - {r['generator']} spoof" for r in rows if r["split"] == split]
         C.atomic_write_text(os.path.join(pdir, f"{split}.txt"), "\n".join(lines) + "\n")
-    C.log(STEP, f"wrote {STEP}/meta.tsv: {len(rows)} copies, "
+    C.log(out_set, f"wrote {out_set}/meta.tsv: {len(rows)} copies, "
                 f"{sum(float(r['duration_s']) for r in rows) / 3600:.2f} h")
 
 
