@@ -58,6 +58,13 @@ spoofd::dsp::FeatureConfig Cqcc60() {
   return c;
 }
 
+// models/train/configs/cqcc60gd.json: the same plus the bands' group delays.
+spoofd::dsp::FeatureConfig Cqcc60GroupDelay() {
+  spoofd::dsp::FeatureConfig c = Cqcc60();
+  c.group_delay = true;
+  return c;
+}
+
 using spoofd::dsp::FeatureKind;
 BENCHMARK_CAPTURE(BM_Features, lfcc_20, Config(FeatureKind::kLfcc, 20, 20, 0))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Features, lfcc_20_deltas2, Config(FeatureKind::kLfcc, 20, 20, 2))->Unit(benchmark::kMillisecond);
@@ -66,6 +73,7 @@ BENCHMARK_CAPTURE(BM_Features, mfcc_40x20, Config(FeatureKind::kMfcc, 40, 20, 0)
 BENCHMARK_CAPTURE(BM_Features, logmel_80, Config(FeatureKind::kLogMel, 80, 0, 0))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Features, logspec_257, Config(FeatureKind::kLogSpec, 0, 0, 0))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Features, cqcc60, Cqcc60())->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Features, cqcc60gd, Cqcc60GroupDelay())->Unit(benchmark::kMillisecond);
 
 void BM_StreamingLfcc20ms(benchmark::State& state) {
   // Live-call shape: 20 ms packets (320 samples) through the streaming path.

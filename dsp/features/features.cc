@@ -65,6 +65,24 @@ inline float SignedPow04(float x) {
   std::memcpy(&out, &rb, sizeof out);
   return out;
 }
+
+// sum of w[j] v[j] over j < n in double, in four independent partial sums: one
+// chain of dependent additions made each filter wait on the latency of every add
+// before it, and the filterbank was the slowest part of the front-end. Summation
+// order only moves the double result in its last bits.
+inline double WeightedSum(const float* w, const float* v, size_t n) {
+  double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    a0 += static_cast<double>(w[j]) * v[j];
+    a1 += static_cast<double>(w[j + 1]) * v[j + 1];
+    a2 += static_cast<double>(w[j + 2]) * v[j + 2];
+    a3 += static_cast<double>(w[j + 3]) * v[j + 3];
+  }
+  for (; j < n; ++j) a0 += static_cast<double>(w[j]) * v[j];
+  return (a0 + a1) + (a2 + a3);
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const FeatureExtractor>> FeatureExtractor::Create(
@@ -100,6 +118,13 @@ absl::StatusOr<std::shared_ptr<const FeatureExtractor>> FeatureExtractor::Create
       const int width = std::min(n_freqs, k + kSmoothBins + 1) - std::max(0, k - kSmoothBins);
       extractor->inv_width_.push_back(1.0f / static_cast<float>(width));
     }
+    // The window sits at window_offset_ inside the FFT frame, whose centre is
+    // (n_fft - 1) / 2. The offsets are multiples of 1/2 below 2^23, exact in a float,
+    // so a float product with one is as exact as a double one rounded to float.
+    const double centre = (config.n_fft - 1) / 2.0 - extractor->window_offset_;
+    for (int i = 0; i < config.win_length; ++i) {
+      extractor->time_offsets_.push_back(static_cast<float>(i - centre));
+    }
     for (const Filter& f : extractor->filters_) {
       double sum = 0.0;
       for (float w : f.weights) sum += w;
@@ -121,13 +146,14 @@ int FeatureExtractor::LogDims() const {
 }
 
 FeatureExtractor::Scratch FeatureExtractor::MakeScratch() const {
-  Scratch scratch{fft_->AllocateInput(), fft_->AllocateOutput(), {}, {}, {}, {}, {}};
+  Scratch scratch{fft_->AllocateInput(), fft_->AllocateOutput(), nullptr, {}, {}, {}, {}, {}};
   // Zeros outside the window never change (FFTW preserves the input of a 1-D
   // r2c transform), so they are written once here.
   std::fill_n(scratch.fft_in.get(), config_.n_fft, 0.0f);
   scratch.energies.resize(LogDims());
+  scratch.power.resize(config_.n_fft / 2 + 1);
   if (config_.group_delay) {
-    scratch.spectrum.resize(config_.n_fft / 2 + 1);
+    scratch.fft_out_weighted = fft_->AllocateOutput();
     scratch.power_sums.resize(config_.n_fft / 2 + 2);
     scratch.delays.resize(config_.n_fft / 2 + 1);
     scratch.smoothed.resize(config_.n_fft / 2 + 1);
@@ -145,6 +171,7 @@ void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scr
   float* in = scratch.fft_in.get() + window_offset_;
   const std::complex<float>* spectrum = scratch.fft_out.get();
   double* energies = scratch.energies.data();
+  float* power = scratch.power.data();
   for (std::int64_t t = 0; t < n_frames; ++t) {
     const float* frame = frames + t * config_.hop_length + window_offset_;
     // x - 0.0f == x exactly, so without remove_dc the features are unchanged.
@@ -156,17 +183,13 @@ void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scr
     }
     for (int i = 0; i < config_.win_length; ++i) in[i] = (frame[i] - mean) * window_[i];
     fft_->Forward(scratch.fft_in.get(), scratch.fft_out.get());
+    for (int k = 0; k < n_bins; ++k) power[k] = std::norm(spectrum[k]);
     if (config_.kind == FeatureKind::kLogSpec) {
-      for (int k = 0; k < n_bins; ++k) energies[k] = std::norm(spectrum[k]);
+      for (int k = 0; k < n_bins; ++k) energies[k] = power[k];
     } else {
       for (int m = 0; m < n_log; ++m) {
         const Filter& filter = filters_[m];
-        const std::complex<float>* bins = spectrum + filter.first_bin;
-        double sum = 0.0;
-        for (size_t j = 0; j < filter.weights.size(); ++j) {
-          sum += static_cast<double>(filter.weights[j]) * std::norm(bins[j]);
-        }
-        energies[m] = sum;
+        energies[m] = WeightedSum(filter.weights.data(), power + filter.first_bin, filter.weights.size());
       }
     }
     float* row = out + t * log_dims;
@@ -184,27 +207,49 @@ void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scr
 void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& scratch,
                                        float* out) const {
   const int n_bins = config_.n_fft / 2 + 1;
-  std::complex<float>* x = scratch.spectrum.data();
-  std::copy_n(scratch.fft_out.get(), n_bins, x);
-  double* sums = scratch.power_sums.data();  // sums[k] = sum of |X|^2 over bins < k
+  const std::complex<float>* x = scratch.fft_out.get();
+  const float* bin_power = scratch.power.data();  // |X|^2, from LogFrames
+  // sums[k] = sum of |X|^2 over bins < k, four bins at a time: inside a block the
+  // partial sums do not wait on the running total, so the chain of dependent
+  // additions is a quarter as long.
+  double* sums = scratch.power_sums.data();
   sums[0] = 0.0;
-  for (int k = 0; k < n_bins; ++k) sums[k + 1] = sums[k] + std::norm(x[k]);
-  // The time-weighted frame; the window sits at window_offset_ inside the FFT
-  // frame, whose centre is (n_fft - 1) / 2.
-  float* in = scratch.fft_in.get() + window_offset_;
-  const double centre = (config_.n_fft - 1) / 2.0 - window_offset_;
-  for (int i = 0; i < config_.win_length; ++i) {
-    in[i] = static_cast<float>((frame[i] - mean) * window_[i] * (i - centre));
+  int k0 = 0;
+  for (; k0 + 4 <= n_bins; k0 += 4) {
+    const double base = sums[k0];
+    const double a = bin_power[k0];
+    const double b = a + bin_power[k0 + 1];
+    const double c = b + bin_power[k0 + 2];
+    const double d = c + bin_power[k0 + 3];
+    sums[k0 + 1] = base + a;
+    sums[k0 + 2] = base + b;
+    sums[k0 + 3] = base + c;
+    sums[k0 + 4] = base + d;
   }
-  fft_->Forward(scratch.fft_in.get(), scratch.fft_out.get());
-  const std::complex<float>* y = scratch.fft_out.get();
+  for (; k0 < n_bins; ++k0) sums[k0 + 1] = sums[k0] + bin_power[k0];
+  // The time-weighted frame: each windowed sample times its distance from the FFT
+  // frame's centre (time_offsets_).
+  float* in = scratch.fft_in.get() + window_offset_;
+  const float* offsets = time_offsets_.data();
+  for (int i = 0; i < config_.win_length; ++i) in[i] = ((frame[i] - mean) * window_[i]) * offsets[i];
+  std::complex<float>* y = scratch.fft_out_weighted.get();
+  fft_->Forward(scratch.fft_in.get(), y);
   float* compressed = scratch.delays.data();
   float* power = scratch.smoothed.data();
-  for (int k = 0; k < n_bins; ++k) {
+  // The edges, where the window is cut short, apart from the middle, where the
+  // loop has no bounds to clamp and vectorises.
+  const int inner_begin = std::min(kSmoothBins, n_bins);
+  const int inner_end = std::max(inner_begin, n_bins - kSmoothBins - 1);
+  auto smooth_edge = [&](int k) {
     const int lo = std::max(0, k - kSmoothBins);
     const int hi = std::min(n_bins, k + kSmoothBins + 1);
     power[k] = static_cast<float>(sums[hi] - sums[lo]) * inv_width_[k];
+  };
+  for (int k = 0; k < inner_begin; ++k) smooth_edge(k);
+  for (int k = inner_begin; k < inner_end; ++k) {
+    power[k] = static_cast<float>(sums[k + kSmoothBins + 1] - sums[k - kSmoothBins]) * inv_width_[k];
   }
+  for (int k = inner_end; k < n_bins; ++k) smooth_edge(k);
   // Branch-free, so it vectorises: where the smoothed power is 0, so is X and with
   // it the numerator, and a silent frame gets a delay of 0.
   const float scale = 2.0f / config_.n_fft;
@@ -215,10 +260,8 @@ void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& 
   for (int k = 0; k < n_bins; ++k) compressed[k] = SignedPow04(compressed[k]);
   for (int m = 0; m < config_.n_filters; ++m) {
     const Filter& filter = filters_[m];
-    double sum = 0.0;
-    for (size_t j = 0; j < filter.weights.size(); ++j) {
-      sum += static_cast<double>(filter.weights[j]) * compressed[filter.first_bin + j];
-    }
+    const double sum =
+        WeightedSum(filter.weights.data(), compressed + filter.first_bin, filter.weights.size());
     out[m] = static_cast<float>(filter_sums_[m] > 0.0 ? sum / filter_sums_[m] : 0.0);
   }
 }

@@ -59,10 +59,12 @@ class FeatureExtractor {
   struct Scratch {
     std::unique_ptr<float[], RealFft::FreeDeleter> fft_in;
     std::unique_ptr<std::complex<float>[], RealFft::FreeDeleter> fft_out;
+    // group_delay only: the spectrum Y of the time-weighted frame (the frame's
+    // own spectrum X stays in fft_out).
+    std::unique_ptr<std::complex<float>[], RealFft::FreeDeleter> fft_out_weighted;
     std::vector<double> energies;
-    // group_delay only: the frame's spectrum X, running sums of |X|^2 and the
-    // compressed delay of each bin.
-    std::vector<std::complex<float>> spectrum;
+    std::vector<float> power;  // |X|^2 per bin
+    // group_delay only: running sums of |X|^2 and the compressed delay of each bin.
     std::vector<double> power_sums;
     std::vector<float> delays;
     std::vector<float> smoothed;  // P(k)
@@ -102,6 +104,7 @@ class FeatureExtractor {
   std::vector<Filter> filters_;
   std::vector<double> filter_sums_;  // each filter's total weight (group_delay)
   std::vector<float> inv_width_;     // group_delay: 1 / bins in P(k)'s window, per bin
+  std::vector<float> time_offsets_;  // group_delay: each window sample's distance from the frame centre
   // n_filters x n_coeffs, row-major (empty for logmel/logspec).
   Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> dct_;
 };

@@ -1,6 +1,7 @@
 #include "dsp/features/features.h"
 
 #include <cmath>
+#include <numbers>
 #include <thread>
 
 #include "dsp/features/filterbank.h"
@@ -282,6 +283,70 @@ TEST(FeaturesTest, GroupDelaySeesTimingThatTheMagnitudeMisses) {
   const FeatureMatrix fr = *lfcc->Compute(reversed);
   EXPECT_LT((fb.leftCols(20) - fr.leftCols(20)).cwiseAbs().maxCoeff(), 0.1f);
   EXPECT_GT((fb.rightCols(20) - fr.rightCols(20)).cwiseAbs().maxCoeff(), 1.0f);
+}
+
+// The group-delay half as its documentation in features.h defines it, in double
+// with a direct DFT: tau(k) = (2/n_fft) Re(X conj Y) / P(k), P(k) the mean |X|^2 over
+// bins k-8..k+8 (clipped at the ends), compressed as sign |tau|^0.4, averaged over
+// each filter with its weights. A spectrum with fewer bins than the smoothing
+// window (n_fft 32) and a normal one (n_fft 512) both have to match.
+TEST(FeaturesTest, GroupDelayMatchesADirectComputation) {
+  const std::vector<float> x = Babble(4096, /*seed=*/11);
+  for (int n_fft : {32, 512}) {
+    FeatureConfig c;
+    c.n_fft = n_fft;
+    c.win_length = n_fft;
+    c.hop_length = n_fft / 2;
+    c.n_filters = n_fft == 32 ? 8 : 20;
+    c.n_coeffs = c.n_filters;
+    c.remove_dc = true;
+    c.group_delay = true;
+    auto extractor = Make(c);
+    FeatureExtractor::Scratch scratch = extractor->MakeScratch();
+    const int n_bins = n_fft / 2 + 1;
+    const std::vector<Filter> filters =
+        LinearFilterbank(n_bins, c.f_min_hz, c.EffectiveFMaxHz(), c.n_filters, c.sample_rate_hz);
+    const std::vector<float> window = MakeWindow(false, n_fft);
+    for (int start : {0, 1000, 3000}) {
+      const float* frame = x.data() + start;
+      std::vector<float> row(extractor->LogDims());
+      extractor->LogFrames(frame, 1, scratch, row.data());
+      double mean = 0.0;
+      for (int i = 0; i < n_fft; ++i) mean += frame[i];
+      mean /= n_fft;
+      const double centre = (n_fft - 1) / 2.0;
+      std::vector<double> re_x(n_bins), im_x(n_bins), re_y(n_bins), im_y(n_bins), power(n_bins);
+      for (int k = 0; k < n_bins; ++k) {
+        for (int i = 0; i < n_fft; ++i) {
+          const double v = (frame[i] - mean) * window[i];
+          const double phase = -2.0 * std::numbers::pi * k * i / n_fft;
+          re_x[k] += v * std::cos(phase);
+          im_x[k] += v * std::sin(phase);
+          re_y[k] += v * (i - centre) * std::cos(phase);
+          im_y[k] += v * (i - centre) * std::sin(phase);
+        }
+        power[k] = re_x[k] * re_x[k] + im_x[k] * im_x[k];
+      }
+      std::vector<double> compressed(n_bins);
+      for (int k = 0; k < n_bins; ++k) {
+        double p = 0.0;
+        int count = 0;
+        for (int j = std::max(0, k - 8); j <= std::min(n_bins - 1, k + 8); ++j, ++count) p += power[j];
+        const double tau = 2.0 / n_fft * (re_x[k] * re_y[k] + im_x[k] * im_y[k]) / (p / count);
+        compressed[k] = std::copysign(std::pow(std::abs(tau), 0.4), tau);
+      }
+      for (int m = 0; m < c.n_filters; ++m) {
+        double sum = 0.0, weight = 0.0;
+        for (size_t j = 0; j < filters[m].weights.size(); ++j) {
+          sum += filters[m].weights[j] * compressed[filters[m].first_bin + j];
+          weight += filters[m].weights[j];
+        }
+        const double expected = weight > 0.0 ? sum / weight : 0.0;
+        EXPECT_NEAR(row[c.n_filters + m], expected, 2e-4)
+            << "n_fft " << n_fft << ", frame at " << start << ", band " << m;
+      }
+    }
+  }
 }
 
 TEST(FeaturesTest, SharedExtractorGivesTheSameResultOnEveryThread) {
