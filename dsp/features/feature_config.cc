@@ -98,10 +98,11 @@ absl::Status ReadEnumField(const Json& json, const char* field,
   return absl::OkStatus();
 }
 
-constexpr std::array<const char*, 18> kKnownFields{
+constexpr std::array<const char*, 19> kKnownFields{
     "kind",        "sample_rate_hz", "n_fft",       "win_length", "hop_length", "window",
     "center",      "n_filters",      "n_coeffs",    "f_min_hz",   "f_max_hz",   "deltas",
-    "preemphasis", "remove_dc",      "group_delay", "log",        "log_floor",  "normalize"};
+    "preemphasis", "remove_dc",      "group_delay", "group_delay_floor_db", "log", "log_floor",
+    "normalize"};
 
 }  // namespace
 
@@ -164,6 +165,9 @@ absl::Status FeatureConfig::Validate() const {
     return absl::InvalidArgumentError(
         "feature config: group_delay needs a cepstral kind (lfcc, mfcc or cqcc)");
   }
+  if (!(group_delay_floor_db >= -200.0 && group_delay_floor_db <= 0.0)) {
+    return Invalid("group_delay_floor_db", "in [-200, 0]", group_delay_floor_db);
+  }
   if (deltas < 0 || deltas > 2) return Invalid("deltas", "0, 1 or 2", deltas);
   if (!(preemphasis >= 0.0 && preemphasis < 1.0)) {
     return Invalid("preemphasis", "in [0, 1)", preemphasis);
@@ -190,6 +194,8 @@ std::string FeatureConfig::ToJson() const {
   json["preemphasis"] = preemphasis;
   json["remove_dc"] = remove_dc;
   json["group_delay"] = group_delay;
+  // Only with group_delay, so the other configurations' JSON stays as it was.
+  if (group_delay) json["group_delay_floor_db"] = group_delay_floor_db;
   json["log"] = NameOf(kLogNames, log);
   json["log_floor"] = log_floor;
   json["normalize"] = NameOf(kNormalizeNames, normalize);
@@ -227,6 +233,7 @@ absl::StatusOr<FeatureConfig> FeatureConfig::FromJson(std::string_view text) {
   if (s = ReadField(json, "preemphasis", &config.preemphasis); !s.ok()) return s;
   if (s = ReadField(json, "remove_dc", &config.remove_dc); !s.ok()) return s;
   if (s = ReadField(json, "group_delay", &config.group_delay); !s.ok()) return s;
+  if (s = ReadField(json, "group_delay_floor_db", &config.group_delay_floor_db); !s.ok()) return s;
   if (s = ReadEnumField(json, "log", kLogNames, &config.log); !s.ok()) return s;
   if (s = ReadField(json, "log_floor", &config.log_floor); !s.ok()) return s;
   if (s = ReadEnumField(json, "normalize", kNormalizeNames, &config.normalize); !s.ok()) return s;

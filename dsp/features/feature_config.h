@@ -62,6 +62,11 @@ struct FeatureConfig {
   // vocoders that rebuild it (Griffin-Lim, iSTFT heads, source-filter models)
   // leave their traces. Absent from older model files, which read false.
   bool group_delay = false;
+  // group_delay only: a bin's smoothed power counts as at least this many dB below
+  // the frame's mean power per bin (in [-200, 0]), so empty bands give delays near 0.
+  // Added with the first model that shipped the group delay; earlier files with
+  // group_delay were never shipped.
+  double group_delay_floor_db = -60.0;
   LogKind log = LogKind::kLn;
   double log_floor = 1e-6;
   NormalizeKind normalize = NormalizeKind::kNone;

@@ -66,19 +66,39 @@ inline float SignedPow04(float x) {
   return out;
 }
 
-// out[k] = SignedPow04(scale Re(x[k] conj(y[k])) / power[k]) for k < n: the
-// compressed delay of each bin. Branch-free, so it vectorises; where the smoothed
-// power is 0, so is X and with it the numerator, and a silent frame gets a delay
-// of 0. On a CPU with AVX2 the loader picks a copy compiled for it (GCC's
-// target_clones, dispatched once through an ifunc): eight lanes instead of SSE2's
-// four. Neither copy contracts to FMA, so each lane runs the same IEEE
-// single-precision operations and both copies give identical results.
+// The compressed delay of each of n bins: out[k] = SignedPow04(scale Re(x[k]
+// conj(y[k])) / max(P(k), floor)), P(k) the mean of |X|^2 over bins k-8..k+8
+// (fewer at the edges; inv_width[k] = 1 / their number), `smoothed` scratch for P.
+// P is summed directly rather than as a difference of running sums: where a codec
+// left a band empty, such a difference is rounding noise (zero or negative), and
+// the delay there came out as 1e8. Below the floor a bin's delay tends to 0, and
+// where X is 0 (a silent frame) so is the delay.
+//
+// Branch-free loops, so they vectorise. On a CPU with AVX2 the loader picks a
+// copy compiled for it (GCC's target_clones, dispatched once through an ifunc):
+// eight lanes instead of SSE2's four. Neither copy contracts to FMA, so each lane
+// runs the same IEEE single-precision operations and both give identical results.
 __attribute__((target_clones("avx2", "default"))) void CompressedDelays(
-    const std::complex<float>* x, const std::complex<float>* y, const float* power, float scale, int n,
-    float* out) {
+    const std::complex<float>* x, const std::complex<float>* y, const float* bin_power,
+    const float* inv_width, float scale, float floor, int n, float* smoothed, float* out) {
+  const int inner_begin = std::min(kSmoothBins, n);
+  const int inner_end = std::max(inner_begin, n - kSmoothBins);
+  auto smooth_edge = [&](int k) {
+    float p = 0.0f;
+    for (int j = std::max(0, k - kSmoothBins); j < std::min(n, k + kSmoothBins + 1); ++j) p += bin_power[j];
+    smoothed[k] = p * inv_width[k];
+  };
+  for (int k = 0; k < inner_begin; ++k) smooth_edge(k);
+  for (int k = inner_begin; k < inner_end; ++k) {
+    float p = 0.0f;
+    for (int d = -kSmoothBins; d <= kSmoothBins; ++d) p += bin_power[k + d];
+    smoothed[k] = p * inv_width[k];
+  }
+  for (int k = inner_end; k < n; ++k) smooth_edge(k);
+  const float lowest = std::max(floor, std::numeric_limits<float>::min());
   for (int k = 0; k < n; ++k) {
     const float cross = x[k].real() * y[k].real() + x[k].imag() * y[k].imag();
-    out[k] = scale * cross / std::max(power[k], std::numeric_limits<float>::min());
+    out[k] = scale * cross / std::max(smoothed[k], lowest);
   }
   for (int k = 0; k < n; ++k) out[k] = SignedPow04(out[k]);
 }
@@ -135,6 +155,7 @@ absl::StatusOr<std::shared_ptr<const FeatureExtractor>> FeatureExtractor::Create
       const int width = std::min(n_freqs, k + kSmoothBins + 1) - std::max(0, k - kSmoothBins);
       extractor->inv_width_.push_back(1.0f / static_cast<float>(width));
     }
+    extractor->floor_ratio_ = std::pow(10.0, config.group_delay_floor_db / 10.0);
     // The window sits at window_offset_ inside the FFT frame, whose centre is
     // (n_fft - 1) / 2. The offsets are multiples of 1/2 below 2^23, exact in a float,
     // so a float product with one is as exact as a double one rounded to float.
@@ -163,7 +184,7 @@ int FeatureExtractor::LogDims() const {
 }
 
 FeatureExtractor::Scratch FeatureExtractor::MakeScratch() const {
-  Scratch scratch{fft_->AllocateInput(), fft_->AllocateOutput(), nullptr, {}, {}, {}, {}, {}};
+  Scratch scratch{fft_->AllocateInput(), fft_->AllocateOutput(), nullptr, {}, {}, {}, {}};
   // Zeros outside the window never change (FFTW preserves the input of a 1-D
   // r2c transform), so they are written once here.
   std::fill_n(scratch.fft_in.get(), config_.n_fft, 0.0f);
@@ -171,7 +192,6 @@ FeatureExtractor::Scratch FeatureExtractor::MakeScratch() const {
   scratch.power.resize(config_.n_fft / 2 + 1);
   if (config_.group_delay) {
     scratch.fft_out_weighted = fft_->AllocateOutput();
-    scratch.power_sums.resize(config_.n_fft / 2 + 2);
     scratch.delays.resize(config_.n_fft / 2 + 1);
     scratch.smoothed.resize(config_.n_fft / 2 + 1);
   }
@@ -226,24 +246,6 @@ void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& 
   const int n_bins = config_.n_fft / 2 + 1;
   const std::complex<float>* x = scratch.fft_out.get();
   const float* bin_power = scratch.power.data();  // |X|^2, from LogFrames
-  // sums[k] = sum of |X|^2 over bins < k, four bins at a time: inside a block the
-  // partial sums do not wait on the running total, so the chain of dependent
-  // additions is a quarter as long.
-  double* sums = scratch.power_sums.data();
-  sums[0] = 0.0;
-  int k0 = 0;
-  for (; k0 + 4 <= n_bins; k0 += 4) {
-    const double base = sums[k0];
-    const double a = bin_power[k0];
-    const double b = a + bin_power[k0 + 1];
-    const double c = b + bin_power[k0 + 2];
-    const double d = c + bin_power[k0 + 3];
-    sums[k0 + 1] = base + a;
-    sums[k0 + 2] = base + b;
-    sums[k0 + 3] = base + c;
-    sums[k0 + 4] = base + d;
-  }
-  for (; k0 < n_bins; ++k0) sums[k0 + 1] = sums[k0] + bin_power[k0];
   // The time-weighted frame: each windowed sample times its distance from the FFT
   // frame's centre (time_offsets_).
   float* in = scratch.fft_in.get() + window_offset_;
@@ -251,23 +253,13 @@ void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& 
   for (int i = 0; i < config_.win_length; ++i) in[i] = ((frame[i] - mean) * window_[i]) * offsets[i];
   std::complex<float>* y = scratch.fft_out_weighted.get();
   fft_->Forward(scratch.fft_in.get(), y);
+  // The power floor: group_delay_floor_db below the frame's mean power per bin.
+  double total = 0.0;
+  for (int k = 0; k < n_bins; ++k) total += bin_power[k];
+  const float floor = static_cast<float>(total / n_bins * floor_ratio_);
   float* compressed = scratch.delays.data();
-  float* power = scratch.smoothed.data();
-  // The edges, where the window is cut short, apart from the middle, where the
-  // loop has no bounds to clamp and vectorises.
-  const int inner_begin = std::min(kSmoothBins, n_bins);
-  const int inner_end = std::max(inner_begin, n_bins - kSmoothBins - 1);
-  auto smooth_edge = [&](int k) {
-    const int lo = std::max(0, k - kSmoothBins);
-    const int hi = std::min(n_bins, k + kSmoothBins + 1);
-    power[k] = static_cast<float>(sums[hi] - sums[lo]) * inv_width_[k];
-  };
-  for (int k = 0; k < inner_begin; ++k) smooth_edge(k);
-  for (int k = inner_begin; k < inner_end; ++k) {
-    power[k] = static_cast<float>(sums[k + kSmoothBins + 1] - sums[k - kSmoothBins]) * inv_width_[k];
-  }
-  for (int k = inner_end; k < n_bins; ++k) smooth_edge(k);
-  CompressedDelays(x, y, power, 2.0f / config_.n_fft, n_bins, compressed);
+  CompressedDelays(x, y, bin_power, inv_width_.data(), 2.0f / config_.n_fft, floor, n_bins,
+                   scratch.smoothed.data(), compressed);
   for (int m = 0; m < config_.n_filters; ++m) {
     const Filter& filter = filters_[m];
     const double sum =

@@ -64,8 +64,7 @@ class FeatureExtractor {
     std::unique_ptr<std::complex<float>[], RealFft::FreeDeleter> fft_out_weighted;
     std::vector<double> energies;
     std::vector<float> power;  // |X|^2 per bin
-    // group_delay only: running sums of |X|^2 and the compressed delay of each bin.
-    std::vector<double> power_sums;
+    // group_delay only: the compressed delay of each bin.
     std::vector<float> delays;
     std::vector<float> smoothed;  // P(k)
   };
@@ -83,9 +82,12 @@ class FeatureExtractor {
   // spectrum of the same windowed frame multiplied by (n - (n_fft-1)/2), and P(k)
   // the mean of |X|^2 over bins k-8..k+8 (a smoothed power spectrum, as the
   // modified group delay of Hegde, Murthy and Gadde, IEEE TASLP 2007, divides by
-  // a cepstrally smoothed one). tau is in samples from the frame centre; it is
-  // scaled by 2/n_fft, compressed as sign(tau) |tau|^0.4, and averaged over each
-  // filter with the filter's weights. Every step is level-invariant.
+  // a cepstrally smoothed one), raised to at least group_delay_floor_db below the
+  // frame's mean |X|^2 per bin, so bands a codec or a resampler left empty give
+  // delays near 0 rather than the delay of rounding noise. tau is in samples
+  // from the frame centre; it is scaled by 2/n_fft, compressed as sign(tau)
+  // |tau|^0.4, and averaged over each filter with the filter's weights. Every
+  // step is level-invariant.
   void LogFrames(const float* frames, std::int64_t n_frames, Scratch& scratch, float* out) const;
   // Static features from log rows: the DCT for lfcc/mfcc/cqcc (applied to each
   // half with group_delay), identity otherwise.
@@ -105,6 +107,7 @@ class FeatureExtractor {
   std::vector<double> filter_sums_;  // each filter's total weight (group_delay)
   std::vector<float> inv_width_;     // group_delay: 1 / bins in P(k)'s window, per bin
   std::vector<float> time_offsets_;  // group_delay: each window sample's distance from the frame centre
+  double floor_ratio_ = 0.0;         // group_delay: 10^(group_delay_floor_db / 10)
   // n_filters x n_coeffs, row-major (empty for logmel/logspec).
   Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> dct_;
 };

@@ -7,6 +7,7 @@ namespace spoofd::dsp {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(FeatureConfigTest, DefaultsValidate) { EXPECT_TRUE(FeatureConfig{}.Validate().ok()); }
 
@@ -65,6 +66,24 @@ TEST(FeatureConfigTest, GroupDelayDoublesTheCepstrumAndNeedsOne) {
   c.kind = FeatureKind::kLogMel;
   EXPECT_EQ(c.Validate().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(c.Validate().message()), HasSubstr("group_delay"));
+}
+
+TEST(FeatureConfigTest, GroupDelayFloorIsReadWrittenAndChecked) {
+  FeatureConfig c;
+  c.group_delay = true;
+  c.group_delay_floor_db = -45.0;
+  absl::StatusOr<FeatureConfig> back = FeatureConfig::FromJson(c.ToJson());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->group_delay_floor_db, -45.0);
+  // Without group_delay the field is not written, so other configurations' JSON is unchanged.
+  c.group_delay = false;
+  EXPECT_THAT(c.ToJson(), Not(HasSubstr("group_delay_floor_db")));
+  c.group_delay = true;
+  for (double bad : {1.0, -250.0, std::nan("")}) {
+    c.group_delay_floor_db = bad;
+    EXPECT_EQ(c.Validate().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(c.Validate().message()), HasSubstr("group_delay_floor_db"));
+  }
 }
 
 TEST(FeatureConfigTest, DimsCountDeltas) {

@@ -287,7 +287,8 @@ TEST(FeaturesTest, GroupDelaySeesTimingThatTheMagnitudeMisses) {
 
 // The group-delay half as its documentation in features.h defines it, in double
 // with a direct DFT: tau(k) = (2/n_fft) Re(X conj Y) / P(k), P(k) the mean |X|^2 over
-// bins k-8..k+8 (clipped at the ends), compressed as sign |tau|^0.4, averaged over
+// bins k-8..k+8 (clipped at the ends) and at least group_delay_floor_db below the
+// frame's mean power per bin, compressed as sign |tau|^0.4, averaged over
 // each filter with its weights. A spectrum with fewer bins than the smoothing
 // window (n_fft 32) and a normal one (n_fft 512) both have to match.
 TEST(FeaturesTest, GroupDelayMatchesADirectComputation) {
@@ -328,11 +329,15 @@ TEST(FeaturesTest, GroupDelayMatchesADirectComputation) {
         power[k] = re_x[k] * re_x[k] + im_x[k] * im_x[k];
       }
       std::vector<double> compressed(n_bins);
+      double mean_power = 0.0;
+      for (int k = 0; k < n_bins; ++k) mean_power += power[k] / n_bins;
+      const double floor = mean_power * std::pow(10.0, c.group_delay_floor_db / 10.0);
       for (int k = 0; k < n_bins; ++k) {
         double p = 0.0;
         int count = 0;
         for (int j = std::max(0, k - 8); j <= std::min(n_bins - 1, k + 8); ++j, ++count) p += power[j];
-        const double tau = 2.0 / n_fft * (re_x[k] * re_y[k] + im_x[k] * im_y[k]) / (p / count);
+        const double tau =
+            2.0 / n_fft * (re_x[k] * re_y[k] + im_x[k] * im_y[k]) / std::max(p / count, floor);
         compressed[k] = std::copysign(std::pow(std::abs(tau), 0.4), tau);
       }
       for (int m = 0; m < c.n_filters; ++m) {
@@ -347,6 +352,49 @@ TEST(FeaturesTest, GroupDelayMatchesADirectComputation) {
       }
     }
   }
+}
+
+// Telephone speech resampled to 16 kHz leaves 4-8 kHz (nearly) empty. There the
+// group delay is that of rounding noise; the floor keeps it near 0, so the bands
+// above the telephone band stay small and every value stays bounded, and the
+// result does not depend on how the empty band's few bits of noise fall.
+TEST(FeaturesTest, GroupDelayStaysBoundedAboveATelephoneBand) {
+  FeatureConfig c = ConstantQ60(20);
+  c.group_delay = true;
+  c.deltas = 0;
+  auto extractor = Make(c);
+  // Harmonics of 140 Hz up to 3.4 kHz, nothing above; then the same with a trace
+  // (-130 dB) of noise over the whole band, as a resampler's stopband leaves.
+  std::vector<float> tone(16000, 0.0f);
+  for (int h = 1; h * 140 <= 3400; ++h) {
+    for (size_t i = 0; i < tone.size(); ++i) {
+      tone[i] += 0.05f * std::sin(2.0f * std::numbers::pi_v<float> * 140.0f * h * i / 16000.0f + h);
+    }
+  }
+  std::vector<float> traced(tone);
+  const std::vector<float> noise = Babble(16000, /*seed=*/5);
+  for (size_t i = 0; i < traced.size(); ++i) traced[i] += 1.5e-5f * noise[i];
+  FeatureExtractor::Scratch scratch = extractor->MakeScratch();
+  for (const std::vector<float>* x : {&tone, &traced}) {
+    std::vector<float> row(extractor->LogDims());
+    for (int start : {0, 4000, 9000}) {
+      extractor->LogFrames(x->data() + start, 1, scratch, row.data());
+      for (int m = 0; m < c.n_filters; ++m) {
+        const float delay = row[c.n_filters + m];
+        ASSERT_TRUE(std::isfinite(delay));
+        // |tau| <= 1 in a frame of n_fft samples, so its power 0.4 is <= 1 too.
+        EXPECT_LE(std::abs(delay), 1.0f) << "band " << m << ", frame at " << start;
+      }
+      // The top ten bands (about 4.5-8 kHz) hold no tone: delays near 0.
+      for (int m = c.n_filters - 10; m < c.n_filters; ++m) {
+        EXPECT_LT(std::abs(row[c.n_filters + m]), 0.2f) << "band " << m << ", frame at " << start;
+      }
+    }
+  }
+  // The cepstra of the two signals agree: the trace of noise does not move them.
+  const FeatureMatrix a = *extractor->Compute(tone);
+  const FeatureMatrix b = *extractor->Compute(traced);
+  EXPECT_LT((a.rightCols(20) - b.rightCols(20)).cwiseAbs().maxCoeff(), 0.05f);
 }
 
 TEST(FeaturesTest, SharedExtractorGivesTheSameResultOnEveryThread) {
