@@ -256,8 +256,15 @@ void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& 
   std::complex<float>* y = scratch.fft_out_weighted.get();
   fft_->Forward(scratch.fft_in.get(), y);
   // The power floor: group_delay_floor_db below the frame's mean power per bin.
-  double total = 0.0;
-  for (int k = 0; k < n_bins; ++k) total += bin_power[k];
+  // Four partial sums, as WeightedSum: one chain of dependent additions over 513
+  // bins cost as much as the band pooling.
+  double part[4] = {0.0, 0.0, 0.0, 0.0};
+  int k = 0;
+  for (; k + 4 <= n_bins; k += 4) {
+    for (int j = 0; j < 4; ++j) part[j] += bin_power[k + j];
+  }
+  for (; k < n_bins; ++k) part[0] += bin_power[k];
+  const double total = (part[0] + part[1]) + (part[2] + part[3]);
   const float floor = static_cast<float>(total / n_bins * floor_ratio_);
   float* compressed = scratch.delays.data();
   CompressedDelays(x, y, bin_power, inv_width_.data(), 2.0f / config_.n_fft, floor, n_bins,
@@ -270,7 +277,10 @@ void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& 
   }
 }
 
-FeatureMatrix FeatureExtractor::StaticFromLog(const FeatureMatrix& log_rows) const {
+// On a CPU with AVX2 a copy compiled for it (four doubles per instruction instead
+// of two; the same operations per element, so identical results): see CompressedDelays.
+__attribute__((target_clones("avx2", "default"))) FeatureMatrix FeatureExtractor::StaticFromLog(
+    const FeatureMatrix& log_rows) const {
   if (dct_.size() == 0) return log_rows;
   // A fixed loop rather than an Eigen GEMM: the summation order must not depend
   // on how many rows arrive together, or streaming would differ from
