@@ -220,8 +220,6 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--work", default=str(ROOT / "models" / "work"))
     p.add_argument("--out", default=str(ROOT / "models" / "MODEL_CARD.md"))
-    p.add_argument("--logo-front-end", help="when the leave-one-family-out runs used another front-end "
-                                            "than the shipped model: its name and why, for the card's text")
     p.add_argument("--frontend-recipe", help="how the front-end runs (models/work/runs/<front-end>) were "
                                              "trained, for the card's text")
     args = p.parse_args()
@@ -345,8 +343,7 @@ def main():
         lines += ["## Leave-one-generator-family-out", "",
                   "Each row: a model trained without that family's synthetic speech (its generators kept out "
                   "of the train and dev splits), tested on that family's eval clips against every genuine "
-                  "eval clip, file level. `models/eval/logo.sh` trains it with the shipped model's recipe"
-                  + (f" over the front-end {args.logo_front_end}" if args.logo_front_end else "") + ": "
+                  "eval clip, file level. `models/eval/logo.sh` trains it with the shipped model's recipe: "
                   "the other training sets of models/train/extras.tsv (the demo pages in three channel "
                   "draws, the vocoder copies, the game lines) stay in training, "
                   "12 × 300 steps from scratch, the mean of the weights after epochs 7–12.", "",
