@@ -116,6 +116,16 @@ def parse_args():
                         "mean of the teachers' logits on each training segment becomes a soft target")
     p.add_argument("--distill-weight", type=float, default=0.5,
                    help="with --teacher: loss = (1 - w) BCE(label) + w BCE(sigmoid(teachers' mean logit))")
+    p.add_argument("--codec-partners", metavar="DIR",
+                   help="a folder written by models/corpus/codec_partners.py: every training clip it "
+                        "lists has a partner, the same clip passed through a telephone or low-bitrate "
+                        "codec. Each batch appends the partners of --consistency-slots clips per class, "
+                        "cropped at the same offset, as extra training segments")
+    p.add_argument("--consistency-slots", type=int, default=4, metavar="K",
+                   help="clips per class and batch that get their codec partner appended")
+    p.add_argument("--consistency-weight", type=float, default=0.0, metavar="W",
+                   help="adds W * mean((logit(clip) - logit(partner))^2) to the loss, so a codec "
+                        "should not move the score (0: the partners are plain augmentation)")
     p.add_argument("--average-from", type=int, default=0, metavar="EPOCH",
                    help="keep the mean of the weights after every epoch from EPOCH on and make it the "
                         "run's result (best.pt) instead of the epoch with the lowest dev EER; batch-norm "
@@ -276,18 +286,29 @@ def crop_pair(xs, xb, frames, rng):
     return (data.fit_length(xs[start:], frames, None), data.fit_length(xb[start:], frames, None))
 
 
-def spec_augment(x, rng):
-    """Light masking in time and feature dimension (same for both classes)."""
+def spec_augment(x, rng, twins=None):
+    """Light masking in time and feature dimension (same for both classes). twins maps
+    a row to an earlier row whose masks it copies (a codec partner gets the same masks
+    as its original, so the two differ only by the codec)."""
     b, t, d = x.shape
+    twins = twins or {}
+    masks = []
     for i in range(b):
-        if rng.random() < 0.5:
-            w = int(rng.integers(1, max(2, d // 8)))
-            s = int(rng.integers(0, d - w))
-            x[i, :, s:s + w] = 0.0
-        if rng.random() < 0.5:
-            w = int(rng.integers(1, t // 10))
-            s = int(rng.integers(0, t - w))
-            x[i, s:s + w, :] = 0.0
+        if i in twins:
+            feat, time_ = masks[twins[i]]
+        else:
+            feat = time_ = None
+            if rng.random() < 0.5:
+                w = int(rng.integers(1, max(2, d // 8)))
+                feat = (int(rng.integers(0, d - w)), w)
+            if rng.random() < 0.5:
+                w = int(rng.integers(1, t // 10))
+                time_ = (int(rng.integers(0, t - w)), w)
+        masks.append((feat, time_))
+        if feat is not None:
+            x[i, :, feat[0]:feat[0] + feat[1]] = 0.0
+        if time_ is not None:
+            x[i, time_[0]:time_[0] + time_[1], :] = 0.0
     return x
 
 
@@ -319,6 +340,30 @@ def band_mask(x, rng, idct, p, max_width):
             target = np.broadcast_to(band.mean(axis=0), band.shape) if k == 0 else 0.0
             c += (target - band) @ sub.T
     return x
+
+
+def read_codec_partners(folder, items, args):
+    """{index of a train item: its codec partner's features} from a codec_partners.py folder."""
+    folder = pathlib.Path(folder)
+    pairs = dict(line.split("\t")[:2] for line in (folder / "partners.tsv").read_text().splitlines()[1:]
+                 if line.strip())
+    where = {it.file_id: i for i, it in enumerate(items)}
+    partner_items = [it for it in data.read_protocol(folder / "protocols" / "train.txt", folder / "clips",
+                                                      args.audio_ext)]
+    original_of = {p: o for o, p in pairs.items()}
+    partner_items = [it for it in partner_items if original_of.get(it.file_id) in where]
+    paths = data.cache_features(partner_items, args.features, args.cache, args.jobs)
+    partner_items, feats = data.load_features(partner_items, paths, min_frames=1,
+                                              dtype=np.dtype(args.feature_dtype))
+    return {where[original_of[it.file_id]]: x for it, x in zip(partner_items, feats)}
+
+
+def consistency_loss(logits, twins):
+    """Mean squared difference between the logits of each codec partner row and its
+    original row (twins: partner row -> original row)."""
+    rows = torch.tensor(sorted(twins), dtype=torch.long)
+    base = torch.tensor([twins[r] for r in sorted(twins)], dtype=torch.long)
+    return (logits[rows] - logits[base]).pow(2).mean()
 
 
 def accumulate_mean(mean, model, n):
@@ -477,6 +522,13 @@ def main():
             say(f"  pairs in {d}: {sum(train_items[i].domain == d for i in paired)} synthetic clips "
                 f"with a genuine partner")
     n_pairs = int(round(args.pair_frac * (args.batch // 2))) if partners else 0
+    codec_partner = read_codec_partners(args.codec_partners, train_items, args) if args.codec_partners else {}
+    if args.codec_partners:
+        say(f"codec partners: {len(codec_partner)} of {len(train_items)} train clips "
+            f"({sum(labels[i] for i in codec_partner)} spoof); {args.consistency_slots} per class and batch, "
+            f"consistency weight {args.consistency_weight}")
+        if not codec_partner:
+            sys.exit(f"--codec-partners {args.codec_partners}: no partner of a training clip found")
 
     def balanced_pick(rng):
         """Clip indices of one class-balanced batch: half bonafide, half spoof."""
@@ -494,6 +546,9 @@ def main():
                 "source_adversary": args.source_adversary, "adversary_classes": args.adversary_classes,
                 "adversary_label": args.adversary_label, "adversary_lr": args.adversary_lr,
                 "adversary_steps": args.adversary_steps,
+                "codec_partners": args.codec_partners,
+                "consistency_slots": args.consistency_slots if args.codec_partners else 0,
+                "consistency_weight": args.consistency_weight if args.codec_partners else 0.0,
                 "epoch": epoch, "dev_eer": dev_eer}
 
     while state["epoch"] < args.epochs:
@@ -501,6 +556,7 @@ def main():
         t0 = time.time()
         losses = []
         adv_losses, adv_hits = [], np.zeros((2, 2), dtype=np.int64)
+        gaps = []
         for step in range(args.steps_per_epoch):
             half = args.batch // 2
             pick = balanced_pick(rng)
@@ -521,16 +577,37 @@ def main():
                                             args.segment_frames, rng)
                     x[j] = splice(x[j], donor, rng)
                     yl[j] = 1.0
+            # Codec partners: the last slots of each class (never a pair, never spliced)
+            # get the same clip through another codec, cropped at the same offset.
+            twins = {}
+            if codec_partner:
+                extra_x, extra_y = [], []
+                for lo, hi in ((n_pairs, half), (half + n_pairs, args.batch)):
+                    for j in range(max(lo, hi - args.consistency_slots), hi):
+                        i = pick[j]
+                        if i not in codec_partner or yl[j] != labels[i]:
+                            continue
+                        x[j], xp = crop_pair(train_feats[i], codec_partner[i], args.segment_frames, rng)
+                        twins[args.batch + len(extra_x)] = j
+                        extra_x.append(xp)
+                        extra_y.append(yl[j])
+                if extra_x:
+                    x = np.concatenate([x, np.stack(extra_x).astype(np.float32, copy=False)])
+                    yl = np.concatenate([yl, np.asarray(extra_y, np.float32)])
+                    if src is not None:
+                        src = np.concatenate([src, np.full(len(extra_x), -1, dtype=src.dtype)])
             if band_idct is not None:
                 x = band_mask(x, rng, band_idct, args.band_mask, args.band_mask_width)
-            x = spec_augment(x, rng)
+            x = spec_augment(x, rng, twins)
             y = torch.from_numpy(yl)
             if adversary is None:
                 logits = model(torch.from_numpy(x))
             else:
                 embedding = model.embed(torch.from_numpy(x))
                 logits = model.head(embedding).squeeze(1)
-                cls_t, src_t = torch.from_numpy(labels[pick]), torch.from_numpy(src)
+                cls_t = torch.from_numpy(np.concatenate([labels[pick], labels[pick[list(twins.values())]]])
+                                         if twins else labels[pick])
+                src_t = torch.from_numpy(src)
                 for _ in range(args.adversary_steps):
                     inner, _ = adversary(embedding.detach(), cls_t, src_t)
                     adv_opt.zero_grad()
@@ -553,6 +630,11 @@ def main():
             if n_pairs and args.pair_margin > 0:
                 gap = logits[half:half + n_pairs] - logits[:n_pairs]
                 loss = loss + args.pair_margin * F.relu(2.0 - gap).mean()
+            if twins:
+                gap = consistency_loss(logits, twins)
+                gaps.append(gap.item())
+                if args.consistency_weight > 0:
+                    loss = loss + args.consistency_weight * gap
             losses.append(loss.item())  # the detector's loss alone, comparable with runs without adversary
             if adversary is not None:
                 loss = loss + adv_loss
@@ -572,6 +654,9 @@ def main():
                                  "dev_eer": dev_eer, "seconds": time.time() - t0})
         say(f"epoch {state['epoch']}/{args.epochs} loss {np.mean(losses):.4f} dev EER {100 * dev_eer:.2f}% "
             f"({time.time() - t0:.0f} s)")
+        if gaps:
+            state["history"][-1]["codec_gap"] = float(np.mean(gaps))
+            say(f"  codec partners: mean squared logit gap {np.mean(gaps):.4f}")
         if adversary is not None:
             # How much of the recording source the embedding still gives away.
             acc = [h / max(n, 1) for h, n in adv_hits]
