@@ -126,6 +126,9 @@ def parse_args():
     p.add_argument("--consistency-weight", type=float, default=0.0, metavar="W",
                    help="adds W * mean((logit(clip) - logit(partner))^2) to the loss, so a codec "
                         "should not move the score (0: the partners are plain augmentation)")
+    p.add_argument("--consistency-on", choices=("logit", "embedding"), default="logit",
+                   help="what --consistency-weight compares: the logits (squared gap), or the pooled "
+                        "embeddings (1 - cosine), which leaves the logit's scale free")
     p.add_argument("--average-from", type=int, default=0, metavar="EPOCH",
                    help="keep the mean of the weights after every epoch from EPOCH on and make it the "
                         "run's result (best.pt) instead of the epoch with the lowest dev EER; batch-norm "
@@ -366,6 +369,15 @@ def consistency_loss(logits, twins):
     return (logits[rows] - logits[base]).pow(2).mean()
 
 
+def embedding_consistency_loss(embedding, twins):
+    """Mean of 1 - cosine between the pooled embedding [B, D] of each codec partner row
+    and its original row. Unlike the squared logit gap, it cannot be lowered by
+    shrinking every logit towards zero."""
+    rows = torch.tensor(sorted(twins), dtype=torch.long)
+    base = torch.tensor([twins[r] for r in sorted(twins)], dtype=torch.long)
+    return (1.0 - F.cosine_similarity(embedding[rows], embedding[base], dim=1)).mean()
+
+
 def accumulate_mean(mean, model, n):
     """Running mean of the floating-point weights and buffers after n earlier snapshots."""
     current = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
@@ -549,6 +561,7 @@ def main():
                 "codec_partners": args.codec_partners,
                 "consistency_slots": args.consistency_slots if args.codec_partners else 0,
                 "consistency_weight": args.consistency_weight if args.codec_partners else 0.0,
+                "consistency_on": args.consistency_on,
                 "epoch": epoch, "dev_eer": dev_eer}
 
     while state["epoch"] < args.epochs:
@@ -600,8 +613,11 @@ def main():
                 x = band_mask(x, rng, band_idct, args.band_mask, args.band_mask_width)
             x = spec_augment(x, rng, twins)
             y = torch.from_numpy(yl)
-            if adversary is None:
+            if adversary is None and not (twins and args.consistency_on == "embedding"):
                 logits = model(torch.from_numpy(x))
+            elif adversary is None:
+                embedding = model.embed(torch.from_numpy(x))
+                logits = model.head(embedding).squeeze(1)
             else:
                 embedding = model.embed(torch.from_numpy(x))
                 logits = model.head(embedding).squeeze(1)
@@ -634,7 +650,8 @@ def main():
                 gap = consistency_loss(logits, twins)
                 gaps.append(gap.item())
                 if args.consistency_weight > 0:
-                    loss = loss + args.consistency_weight * gap
+                    loss = loss + args.consistency_weight * (
+                        gap if args.consistency_on == "logit" else embedding_consistency_loss(embedding, twins))
             losses.append(loss.item())  # the detector's loss alone, comparable with runs without adversary
             if adversary is not None:
                 loss = loss + adv_loss

@@ -2,7 +2,8 @@
 """Checks of train.py --codec-partners (codec-consistency training) that can fail:
 spec_augment without partners draws and masks exactly as before (a reference copy of
 the earlier code), a partner row gets its original's masks, the consistency loss is
-the mean squared logit gap and pulls the two logits together, and
+the mean squared logit gap and pulls the two logits together, the embedding variant
+is 1 - cosine, and
 read_codec_partners maps each partner to its original's index. Exit 0 when every
 check holds, 1 otherwise, 77 (skipped) where python3-torch or numpy is missing."""
 import pathlib
@@ -63,6 +64,12 @@ g = logits.grad
 check(float(g[0]) == 0.0, "a row without a partner gets no consistency gradient")
 check(float(g[2]) > 0 > float(g[3]) and float(g[1]) < 0 < float(g[4]),
       f"the gradient pulls each pair together ({g.tolist()})")
+
+e = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0], [0.0, 5.0]])
+check(abs(float(train.embedding_consistency_loss(e, {2: 0, 3: 1}))) < 1e-6,
+      "embedding consistency: partners pointing the same way as their originals cost nothing, whatever the scale")
+check(abs(float(train.embedding_consistency_loss(e, {3: 0})) - 1.0) < 1e-6,
+      "embedding consistency: an orthogonal partner costs 1")
 
 # read_codec_partners on a tiny folder with fake cached features.
 with tempfile.TemporaryDirectory() as tmp:
