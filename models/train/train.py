@@ -116,9 +116,9 @@ def parse_args():
                         "mean of the teachers' logits on each training segment becomes a soft target")
     p.add_argument("--distill-weight", type=float, default=0.5,
                    help="with --teacher: loss = (1 - w) BCE(label) + w BCE(sigmoid(teachers' mean logit))")
-    p.add_argument("--codec-partners", metavar="DIR",
-                   help="a folder written by models/corpus/codec_partners.py: every training clip it "
-                        "lists has a partner, the same clip passed through a telephone or low-bitrate "
+    p.add_argument("--codec-partners", metavar="DIR", action="append", default=[],
+                   help="a folder written by models/corpus/codec_partners.py (repeatable): every "
+                        "training clip it lists has a partner, the same clip passed through a telephone or low-bitrate "
                         "codec. Each batch appends the partners of --consistency-slots clips per class, "
                         "cropped at the same offset, as extra training segments")
     p.add_argument("--consistency-slots", type=int, default=4, metavar="K",
@@ -534,7 +534,9 @@ def main():
             say(f"  pairs in {d}: {sum(train_items[i].domain == d for i in paired)} synthetic clips "
                 f"with a genuine partner")
     n_pairs = int(round(args.pair_frac * (args.batch // 2))) if partners else 0
-    codec_partner = read_codec_partners(args.codec_partners, train_items, args) if args.codec_partners else {}
+    codec_partner = {}
+    for folder in args.codec_partners:
+        codec_partner.update(read_codec_partners(folder, train_items, args))
     if args.codec_partners:
         say(f"codec partners: {len(codec_partner)} of {len(train_items)} train clips "
             f"({sum(labels[i] for i in codec_partner)} spoof); {args.consistency_slots} per class and batch, "
