@@ -23,6 +23,7 @@ from what exists at the end. The codec of a clip is fixed by a hash of its id an
       --set games:models/corpus/data/games/protocols/train.txt:models/corpus/data/games/clips
 """
 import argparse
+import collections
 import os
 import sys
 
@@ -59,7 +60,7 @@ def partner_id(clip_id):
 
 
 def make_partner(task):
-    """Writes one partner WAV; returns its TSV row."""
+    """Writes one partner WAV; returns (codec name, codec parameters)."""
     x, sr = C.read_audio(task["src"])
     if sr != C.TARGET_RATE_HZ:
         x = C.resample(x, sr, C.TARGET_RATE_HZ)
@@ -124,9 +125,7 @@ def main():
         kept.append(" ".join(prow))
     C.write_tsv(os.path.join(args.out, "partners.tsv"), rows, ["original_id", "partner_id", "codec", "set"])
     C.atomic_write_text(os.path.join(args.out, "protocols", "train.txt"), "\n".join(kept) + "\n")
-    counts = {}
-    for r in rows:
-        counts[r["codec"]] = counts.get(r["codec"], 0) + 1
+    counts = collections.Counter(r["codec"] for r in rows)
     C.log(STEP, f"{len(rows)} partners of {len(tasks)} clips: " +
           ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 

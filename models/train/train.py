@@ -348,24 +348,31 @@ def band_mask(x, rng, idct, p, max_width):
 def read_codec_partners(folder, items, args):
     """{index of a train item: its codec partner's features} from a codec_partners.py folder."""
     folder = pathlib.Path(folder)
-    pairs = dict(line.split("\t")[:2] for line in (folder / "partners.tsv").read_text().splitlines()[1:]
-                 if line.strip())
+    original_of = {}  # partner id -> original id
+    for line in (folder / "partners.tsv").read_text().splitlines()[1:]:
+        if line.strip():
+            original, partner = line.split("\t")[:2]
+            original_of[partner] = original
     where = {it.file_id: i for i, it in enumerate(items)}
     partner_items = [it for it in data.read_protocol(folder / "protocols" / "train.txt", folder / "clips",
-                                                      args.audio_ext)]
-    original_of = {p: o for o, p in pairs.items()}
-    partner_items = [it for it in partner_items if original_of.get(it.file_id) in where]
+                                                      args.audio_ext)
+                     if original_of.get(it.file_id) in where]
     paths = data.cache_features(partner_items, args.features, args.cache, args.jobs)
     partner_items, feats = data.load_features(partner_items, paths, min_frames=1,
                                               dtype=np.dtype(args.feature_dtype))
     return {where[original_of[it.file_id]]: x for it, x in zip(partner_items, feats)}
 
 
+def twin_rows(twins):
+    """(partner rows, their original rows) as index tensors, from {partner row: original row}."""
+    rows = sorted(twins)
+    return torch.tensor(rows, dtype=torch.long), torch.tensor([twins[r] for r in rows], dtype=torch.long)
+
+
 def consistency_loss(logits, twins):
     """Mean squared difference between the logits of each codec partner row and its
     original row (twins: partner row -> original row)."""
-    rows = torch.tensor(sorted(twins), dtype=torch.long)
-    base = torch.tensor([twins[r] for r in sorted(twins)], dtype=torch.long)
+    rows, base = twin_rows(twins)
     return (logits[rows] - logits[base]).pow(2).mean()
 
 
@@ -373,8 +380,7 @@ def embedding_consistency_loss(embedding, twins):
     """Mean of 1 - cosine between the pooled embedding [B, D] of each codec partner row
     and its original row. Unlike the squared logit gap, it cannot be lowered by
     shrinking every logit towards zero."""
-    rows = torch.tensor(sorted(twins), dtype=torch.long)
-    base = torch.tensor([twins[r] for r in sorted(twins)], dtype=torch.long)
+    rows, base = twin_rows(twins)
     return (1.0 - F.cosine_similarity(embedding[rows], embedding[base], dim=1)).mean()
 
 
@@ -617,12 +623,10 @@ def main():
             y = torch.from_numpy(yl)
             if adversary is None and not (twins and args.consistency_on == "embedding"):
                 logits = model(torch.from_numpy(x))
-            elif adversary is None:
-                embedding = model.embed(torch.from_numpy(x))
-                logits = model.head(embedding).squeeze(1)
             else:
                 embedding = model.embed(torch.from_numpy(x))
                 logits = model.head(embedding).squeeze(1)
+            if adversary is not None:
                 cls_t = torch.from_numpy(np.concatenate([labels[pick], labels[pick[list(twins.values())]]])
                                          if twins else labels[pick])
                 src_t = torch.from_numpy(src)
