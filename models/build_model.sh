@@ -5,6 +5,7 @@
 #
 #   models/build_model.sh            # full build (hours on 2 cores)
 #   SMOKE=1 models/build_model.sh    # minutes, for checking the pipeline
+#   DATA_ONLY=1 models/build_model.sh  # the training data only (corpus, pages, vocoders, copies)
 #
 # Outputs: models/spoofd-default.pt (committed), models/work/ (not committed:
 # features, runs, evaluation JSON), models/results/ (committed summaries).
@@ -53,17 +54,43 @@ $PY models/corpus/extract_neural.py --jobs "${JOBS:-2}" "${exclude[@]}" "${sourc
 for n in 1 2; do
   $PY models/corpus/extract_neural.py --jobs "${JOBS:-2}" "${exclude[@]}" "${sources[@]}" --draw "$n" --splits train
 done
+# Each vocoder trains on one thread for a fixed wall time, so with two or more jobs the two
+# run side by side, each on its own core (same steps per vocoder, half the wall time);
+# their logs go to $WORK/vocoders/<kind>.log.
+mkdir -p "$WORK/vocoders"
+voc_pids=()
 for kind in upsample istft; do
-  $PY models/corpus/vocoders/train_vocoder.py --kind "$kind" --out "$WORK/vocoders/$kind" \
-    --batch 4 --segment 4096 --gan-start 1200 --steps "${VOC_STEPS:-20000}" --minutes "${VOC_MINUTES:-50}" \
-    --keep 1200,2000,3000,4000 --hours 1.5
+  voc=($PY models/corpus/vocoders/train_vocoder.py --kind "$kind" --out "$WORK/vocoders/$kind"
+       --batch 4 --segment 4096 --gan-start 1200 --steps "${VOC_STEPS:-20000}" --minutes "${VOC_MINUTES:-50}"
+       --keep 1200,2000,3000,4000 --hours 1.5)
+  if (( ${JOBS:-2} >= 2 )); then
+    "${voc[@]}" >"$WORK/vocoders/$kind.log" 2>&1 &
+    voc_pids+=($!)
+  else
+    "${voc[@]}"
+  fi
 done
+for pid in "${voc_pids[@]}"; do wait "$pid"; done
 $PY models/corpus/vocoders/resynth.py --vocoders "$WORK/vocoders" --per-split train=1000,dev=40,eval=40
 # English voice acting from Debian's flight-of-the-amazon-queen and one resynthesised copy
 # of each line (Debian's vocoders and the checkpoints above): 5.3 h of genuine speech.
 # (--games queen,sky adds Beneath a Steel Sky's 1.9 h; a model trained with it was not better
 # on the Debian and neural eval splits, see the eleventh session in MODEL_CARD.notes.md.)
 $PY models/corpus/extract_games.py --jobs "${JOBS:-2}" --vocoders "$WORK/vocoders"
+# Codec-coded, sample-aligned copies of every training clip (train.py --codec-partners):
+# the Debian and game clips in one folder, the three page draws in another. The shipped
+# model does not train on them yet; candidate c4 (MODEL_CARD.notes.md) does.
+$PY models/corpus/codec_partners.py --out "$CORPUS/codec_partners" --jobs "${JOBS:-2}" \
+  --set "main:$CORPUS/protocols/train.txt:$CORPUS/clips" \
+  --set "games:$CORPUS/games/protocols/train.txt:$CORPUS/games/clips"
+$PY models/corpus/codec_partners.py --out "$CORPUS/codec_partners_neural" --jobs "${JOBS:-2}" \
+  --set "neural:$CORPUS/neural/protocols/train.txt:$CORPUS/neural/clips" \
+  --set "neural1:$CORPUS/neural_d1/protocols/train.txt:$CORPUS/neural_d1/clips" \
+  --set "neural2:$CORPUS/neural_d2/protocols/train.txt:$CORPUS/neural_d2/clips"
+if [[ -n "${DATA_ONLY:-}" ]]; then
+  echo "data built under $CORPUS (DATA_ONLY set: stopping before training)"
+  exit 0
+fi
 # The sets above as train.py --extra arguments (models/train/extras.tsv).
 source models/train/extras.sh
 

@@ -6,6 +6,7 @@ pack written by train_vocoder.py reads back as the same audio (to 16-bit precisi
 Exit 0 when every check holds, 1 otherwise, 77 (skipped) without python3-torch or
 python3-torchaudio."""
 import pathlib
+import subprocess
 import sys
 import tempfile
 
@@ -65,5 +66,23 @@ with tempfile.TemporaryDirectory() as tmp:
     check(max(float(np.abs(a - b).max()) for a, b in zip(audio, back)) < 1.0 / 32767,
           "pack keeps the samples to 16-bit precision")
     check(abs(secs - 4801 / nets.SR) < 1e-9, f"pack duration {secs}")
+
+    # --minutes bounds the training time over every run: a rerun of a run that stopped on
+    # its time limit trains no further (build_model.sh reruns it), a larger limit continues.
+    def train(minutes):
+        cmd = [sys.executable, str(ROOT / "models" / "corpus" / "vocoders" / "train_vocoder.py"),
+               "--pack", str(path), "--kind", "istft", "--out", str(pathlib.Path(tmp) / "voc"),
+               "--minutes", str(minutes), "--steps", "100000", "--batch", "1", "--segment", "2048",
+               "--gan-start", "100000", "--save-every", "1", "--keep", ""]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        ck = torch.load(pathlib.Path(tmp) / "voc" / "last.pt")
+        return ck["step"], ck["trained_s"]
+
+    s1, t1 = train(0.01)
+    check(s1 > 0 and t1 >= 0.6, f"first run: {s1} steps in {t1:.2f} s (limit 0.6 s)")
+    s2, _ = train(0.01)
+    check(s2 == s1, f"a rerun after the time limit trained on: step {s1} -> {s2}")
+    s3, t3 = train(0.03)
+    check(s3 > s1 and t3 >= 1.8, f"a larger limit continues: step {s1} -> {s3}, {t3:.2f} s")
 
 finish()

@@ -11,8 +11,10 @@ vocoder. Loss: L1 on log-mel (x45) from the start; after --gan-start steps the
 least-squares GAN loss and feature matching of the period/scale discriminators
 are added (HiFi-GAN's recipe, shortened for a CPU).
 
-Resumable: `last.pt` (generator, discriminators, optimisers, step) is written every
---save-every steps; rerunning the same command continues. Checkpoints named in
+Resumable: `last.pt` (generator, discriminators, optimisers, step, training time so
+far) is written every --save-every steps; rerunning the same command continues, and
+--minutes bounds the training time over all runs, so a rerun after a finished run
+stops at once. Checkpoints named in
 --keep (step numbers) are kept as plain generator state dicts `g_<step>.pt`: each
 one is a different "generator" for copy-synthesis (resynth.py).
 
@@ -161,6 +163,7 @@ def main():
     og = torch.optim.AdamW(gen.parameters(), lr, betas=(0.8, 0.99))
     od = torch.optim.AdamW(disc.parameters(), 2e-4, betas=(0.8, 0.99))
     step = 0
+    trained_s = 0.0  # wall time of training so far, over every run (--minutes bounds the total)
     if (out / "last.pt").exists():
         ck = torch.load(out / "last.pt", map_location=dev)
         gen.load_state_dict(ck["gen"])
@@ -168,7 +171,8 @@ def main():
         og.load_state_dict(ck["og"])
         od.load_state_dict(ck["od"])
         step = ck["step"]
-        say(f"resumed at step {step}")
+        trained_s = float(ck.get("trained_s", 0.0))
+        say(f"resumed at step {step} after {trained_s / 60:.1f} min of training")
     say(f"generator {sum(p.numel() for p in gen.parameters())} parameters, "
         f"discriminators {sum(p.numel() for p in disc.parameters())}")
     rng = np.random.default_rng(args.seed + step)
@@ -178,11 +182,12 @@ def main():
     def save():
         tmp = out / "last.pt.tmp"
         torch.save({"gen": gen.state_dict(), "disc": disc.state_dict(), "og": og.state_dict(),
-                    "od": od.state_dict(), "step": step, "kind": args.kind}, tmp)
+                    "od": od.state_dict(), "step": step, "kind": args.kind,
+                    "trained_s": trained_s + time.time() - t0}, tmp)
         os.replace(tmp, out / "last.pt")
 
     while step < args.steps:
-        if args.minutes and time.time() - t0 > args.minutes * 60:
+        if args.minutes and trained_s + time.time() - t0 > args.minutes * 60:
             say(f"time limit reached at step {step}")
             break
         x = batch_of(audio, rng, args.batch, args.segment).to(dev)
