@@ -30,14 +30,17 @@ directory; no audio is stored in git (`models/corpus/data/` is ignored).
 Public neural speech fetched from GitHub demo pages and the vocoders trained here
 are described in [NEURAL.md](NEURAL.md). A separate set of English voice acting
 (the lines of Debian's flight-of-the-amazon-queen, each with one resynthesised copy)
-is built by `extract_games.py` into `data/games/` (its docstring says how).
+is built by `extract_games.py` into `data/games/` (its docstring says how): 6,143
+lines, 5.3 h. `--games queen,sky` adds the 3,196 lines of beneath-a-steel-sky
+(2.3 h after the chain, 6.5 min on one core); the shipped model does not use them
+(measured in the eleventh session of `models/MODEL_CARD.notes.md`).
 
 ## Rebuild
 
 ```sh
 sudo apt-get install -y --no-install-recommends $(cat models/corpus/packages.txt)
 models/corpus/build_corpus.sh --smoke            # ~10 min of audio, a few minutes
-models/corpus/build_corpus.sh --jobs 2           # full build into models/corpus/data/ (13.5 min on 2 cores, 2026-11-27)
+models/corpus/build_corpus.sh --jobs 2           # full build into models/corpus/data/ (13.5 min on 2 cores, 2026-11-27; 13 min on a fresh machine, 2026-12-07)
 #   options: --hours H (genuine hours, default 7), --max-per-source N, --seed S, --data DIR
 ```
 
