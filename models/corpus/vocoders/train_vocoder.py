@@ -179,15 +179,18 @@ def main():
     t0 = time.time()
     last_print = t0
 
+    def trained():  # seconds of training over every run, this one included
+        return trained_s + time.time() - t0
+
     def save():
         tmp = out / "last.pt.tmp"
         torch.save({"gen": gen.state_dict(), "disc": disc.state_dict(), "og": og.state_dict(),
                     "od": od.state_dict(), "step": step, "kind": args.kind,
-                    "trained_s": trained_s + time.time() - t0}, tmp)
+                    "trained_s": trained()}, tmp)
         os.replace(tmp, out / "last.pt")
 
     while step < args.steps:
-        if args.minutes and trained_s + time.time() - t0 > args.minutes * 60:
+        if args.minutes and trained() > args.minutes * 60:
             say(f"time limit reached at step {step}")
             break
         x = batch_of(audio, rng, args.batch, args.segment).to(dev)
