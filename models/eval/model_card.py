@@ -160,7 +160,7 @@ def neural_sections(work, results):
                   f"({st['epochs']} epochs × {st['steps']} steps, {st['features']}"
                   + (", each fold fine-tuned from the Debian-only model, which never saw a neural source"
                      if st.get("init") else "")
-                  + (f", the kept sources in {1 + st['draws']} channel draws as in the shipped recipe"
+                  + (f", the kept sources in {1 + st['draws']} channel draws as in the shipped recipe, which since 2026.12.07 also leaves Griffin-Lim and unit selection out of training; these runs do not"
                      if st.get("draws") else "")
                   + (f", the mean of the weights after epochs {st['average_from']}–{st['epochs']}, seed {st.get('seed')}"
                      if st.get("average_from") else "") + ") and their synthetic "
@@ -343,7 +343,9 @@ def main():
         lines += ["## Leave-one-generator-family-out", "",
                   "Each row: a model trained without that family's synthetic speech (its generators kept out "
                   "of the train and dev splits), tested on that family's eval clips against every genuine "
-                  "eval clip, file level. `models/eval/logo.sh` trains it with the shipped model's recipe: "
+                  "eval clip, file level. `models/eval/logo.sh` trains it with the recipe of 2026.11.27-cqcc60gd "
+                  "(the shipped recipe without its exclusion of Griffin-Lim and unit selection from training; "
+                  "not re-run for 2026.12.07): "
                   "the other training sets of models/train/extras.tsv (the demo pages in three channel "
                   "draws, the vocoder copies, the game lines) stay in training, "
                   "12 × 300 steps from scratch, the mean of the weights after epochs 7–12.", "",
