@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import metrics  # noqa: E402
+import score as score_file  # noqa: E402
 from evaluate import score_protocol  # noqa: E402
 
 
@@ -34,16 +35,11 @@ def draw(protocol, per_generator, n_genuine, seed):
     """[(file_id, system, label)] with at most per_generator clips of each spoof
     system and n_genuine bonafide clips, the same draw for the same arguments."""
     by_system, genuine = {}, []
-    with open(protocol) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) < 5:
-                continue
-            fid, system, label = parts[1], parts[3], parts[4]
-            if label == "bonafide":
-                genuine.append((fid, "-", 0))
-            else:
-                by_system.setdefault(system, []).append((fid, system, 1))
+    for key in score_file.read_keys(protocol):
+        if key[2] == 0:
+            genuine.append(key)
+        else:
+            by_system.setdefault(key[1], []).append(key)
     rng = random.Random(seed)
     picked = []
     for system in sorted(by_system):
@@ -93,8 +89,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     keys = draw(args.protocol, args.per_generator, args.genuine, args.seed)
     sha = hashlib.sha256(pathlib.Path(args.model).read_bytes()).hexdigest()[:12]
-    results = score_protocol(args.model, [(f, s, y) for f, s, y in keys], args.audio_dir, args.audio_ext,
-                             out / f"fit-{sha}.jsonl")
+    results = score_protocol(args.model, keys, args.audio_dir, args.audio_ext, out / f"fit-{sha}.jsonl")
     with open(out / "fit.scores.txt", "w") as f:
         for fid, _, _ in keys:
             r = results.get(fid, {})
