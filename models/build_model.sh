@@ -97,15 +97,7 @@ source models/train/extras.sh
 # Every config removes each frame's DC (remove_dc). The shipped model (2026.12.07-cqcc60gd)
 # is this command for cqcc60gd with seed 3: the mean of the weights after epochs 7-12
 # (--average-from 7) rather than the single epoch with the lowest dev EER.
-# Two generators stay out of training and of the dev EER printed while training (they
-# stay in every evaluation and in the calibration): copy-synthesis Griffin-Lim keeps the
-# STFT magnitude of the original, and festival's msu_ru unit selection is made of the
-# festvox-ru speaker's own recordings; a model trained on them did not separate them even
-# on its own training clips (models/eval/train_fit.py: 38% and 36% EER), and leaving them
-# out was better on the Debian, copy and Queen eval splits (seventeenth session, MODEL_CARD.notes.md).
-TRAIN_EXCLUDE=${TRAIN_EXCLUDE:-griffin_lim festival_msu_ru}
-exclude_systems=()
-for s in $TRAIN_EXCLUDE; do exclude_systems+=(--exclude-system "$s"); done
+# exclude_systems (from train/extras.sh): the generators kept out of training.
 for fe in $FRONTENDS; do
   $PY models/train/train.py --run "$WORK/runs/$fe" --features "models/train/configs/$fe.json" \
     "${common[@]}" "${extras[@]}" --splice-prob 0.2 --epochs "$EPOCHS" --steps-per-epoch "$STEPS" \
@@ -153,11 +145,11 @@ $PY models/eval/shortcut_check.py --meta "$CORPUS/games/meta.tsv" --clips "$CORP
 $PY models/eval/shortcut_check.py --meta "$CORPUS/games/meta.tsv" --clips "$CORPUS/games/clips" \
   --drop dc --out "$WORK/eval/shortcut_games_nodc.json"
 # Leave-one-source-out over the neural sources (sources grouped in 4 folds), with the
-# shipped model's front-end, averaging and seed.
+# shipped model's front-end, averaging, seed and excluded generators.
 $PY models/eval/loso.py --folds "${LOSO_FOLDS:-4}" --epochs "${LOSO_EPOCHS:-$EPOCHS}" --steps "$STEPS" \
   --draws 2 --neural-weight 1.5 --parallel "${JOBS:-2}" --out models/results/loso.json \
   --features "models/train/configs/$best.json" --work "$WORK/loso_$best" \
-  --average-from "$AVERAGE_FROM" --seed "$SEED"
+  --average-from "$AVERAGE_FROM" --seed "$SEED" "${exclude_systems[@]}"
 $PY models/eval/shortcut_check.py --meta "$CORPUS/protocols/meta.tsv" --clips "$CORPUS/clips" \
   --out "$WORK/eval/shortcut.json"
 # The same without the DC offset, which the model's front-end removes (remove_dc).

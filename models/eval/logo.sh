@@ -5,7 +5,8 @@
 # and score the family's eval protocol (the family's synthetic eval clips against
 # every genuine eval clip), file level through the C++ pipeline. The other training
 # sets (models/train/extras.tsv: the demo pages in three channel draws, the vocoder
-# copies, the game lines) stay in.
+# copies, the game lines) stay in, and the generators the shipped recipe never trains
+# on (TRAIN_EXCLUDE, train/extras.sh) stay out of every fold.
 # A family whose eval JSON exists is skipped, so an interrupted run resumes, and a
 # family another instance is working on (its lock is held) is skipped too, so two
 # instances on two cores share the families.
@@ -40,7 +41,7 @@ for dir in "$CORPUS"/protocols/logo/*/; do
   for s in "${systems[@]}"; do excludes+=(--exclude-system "$s"); done
   # train.py resumes from its last epoch; export.py writes model.pt atomically once it finished.
   [[ -f "$run/model.pt" ]] || $PY models/train/train.py --run "$run" --features "$config" "${common[@]}" \
-    "${extras[@]}" "${excludes[@]}" --splice-prob 0.2 --epochs "$EPOCHS" --steps-per-epoch "$STEPS" \
+    "${extras[@]}" "${excludes[@]}" "${exclude_systems[@]}" --splice-prob 0.2 --epochs "$EPOCHS" --steps-per-epoch "$STEPS" \
     --average-from "$AVERAGE_FROM" --seed "$SEED" --threads "$THREADS" --jobs "$THREADS"
   [[ -f "$run/model.pt" ]] || $PY models/train/export.py --run "$run" --out "$run/model.pt" \
     --version "$VERSION-logo-$family" "${common[@]}" "${extras[@]}" >/dev/null

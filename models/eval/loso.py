@@ -82,6 +82,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--feature-dtype", choices=("float32", "float16"), default="float32",
                     help="passed to train.py (float16 for wide front-ends)")
+    ap.add_argument("--exclude-system", action="append", default=[], metavar="SYSTEM",
+                    help="passed to train.py: a Debian-corpus generator kept out of every fold's "
+                         "training (the shipped recipe: griffin_lim and festival_msu_ru, build_model.sh)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = C.read_tsv(CORPUS / "neural" / "meta.tsv")
@@ -128,6 +131,8 @@ def main():
             ddir = fdir / f"draw{n}"
             write_train_dev(ddir, [r for r in drows if r["source"] not in held])
             cmd += ["--extra", f"neural{n}:{ddir}:{CORPUS / f'neural_d{n}' / 'clips'}:{w}"]
+        for s in args.exclude_system:
+            cmd += ["--exclude-system", s]
         if args.init:
             cmd += ["--init", args.init]
         for name, folder, weight in others:
@@ -185,6 +190,7 @@ def write_summary(args, results, out, others):
                             "init": args.init, "draws": args.draws, "neural_weight": args.neural_weight,
                             "other_sets": {n: float(w) for n, _, w in others},
                             "average_from": args.average_from, "seed": args.seed,
+                            "excluded_systems": args.exclude_system,
                             "features": pathlib.Path(args.features).name}}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1))
