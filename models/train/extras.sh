@@ -16,6 +16,7 @@ unset _name _dir _weight
 # festvox-ru speaker's own recordings; a model trained on them did not separate them even
 # on its own training clips (models/eval/train_fit.py: 38% and 36% EER), and leaving them
 # out was better on the Debian, copy and Queen eval splits (seventeenth session, MODEL_CARD.notes.md).
-TRAIN_EXCLUDE=${TRAIN_EXCLUDE:-griffin_lim festival_msu_ru}
+# TRAIN_EXCLUDE= (set and empty) trains on every generator.
+TRAIN_EXCLUDE=${TRAIN_EXCLUDE-griffin_lim festival_msu_ru}
 exclude_systems=()
 for s in $TRAIN_EXCLUDE; do exclude_systems+=(--exclude-system "$s"); done
