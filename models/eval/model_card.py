@@ -160,8 +160,12 @@ def neural_sections(work, results):
                   f"({st['epochs']} epochs × {st['steps']} steps, {st['features']}"
                   + (", each fold fine-tuned from the Debian-only model, which never saw a neural source"
                      if st.get("init") else "")
-                  + (f", the kept sources in {1 + st['draws']} channel draws as in the shipped recipe, which since 2026.12.07 also leaves Griffin-Lim and unit selection out of training; these runs do not"
+                  + (f", the kept sources in {1 + st['draws']} channel draws as in the shipped recipe"
                      if st.get("draws") else "")
+                  + (f", without the generators the shipped recipe keeps out of training ({', '.join(st['excluded_systems'])})"
+                     if st.get("excluded_systems") else
+                     ", with every Debian generator in training (the shipped recipe has left Griffin-Lim and "
+                     "unit selection out since 2026.12.07)")
                   + (f", the mean of the weights after epochs {st['average_from']}–{st['epochs']}, seed {st.get('seed')}"
                      if st.get("average_from") else "") + ") and their synthetic "
                   "clips are scored against their own genuine clips plus the eval-split genuine clips of all "
@@ -192,7 +196,8 @@ def loso_by_front_end(results):
                      ", ".join(sorted(others)) or "—",
                      f"mean of epochs {st['average_from']}–{st['epochs']}" if st.get("average_from")
                      else "lowest dev EER",
-                     st.get("seed", 1), len(d["sources"]), pct(d["mean_eer"]),
+                     st.get("seed", 1), ", ".join(st.get("excluded_systems") or []) or "—",
+                     len(d["sources"]), pct(d["mean_eer"]),
                      f"{d['worst']} ({pct(d['sources'][d['worst']]['eer'])})",
                      f.name + (" (the shipped recipe, as build_model.sh runs it)" if f.name == "loso.json" else "")])
     if len(rows) < 2:
@@ -201,8 +206,8 @@ def loso_by_front_end(results):
             "The same protocol (4 folds, the kept pages in 3 channel draws, 12 × 300 steps) with other "
             "front-ends and recipes; \"other sets\" are the extra training sets besides the Debian corpus "
             "and the pages.", "",
-            table(["front-end", "other sets", "weights", "seed", "sources", "mean EER", "worst source",
-                   "file"], rows), ""]
+            table(["front-end", "other sets", "weights", "seed", "generators kept out", "sources", "mean EER",
+                   "worst source", "file"], rows), ""]
 
 
 def shipped_contract():
