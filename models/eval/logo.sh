@@ -37,11 +37,11 @@ for dir in "$CORPUS"/protocols/logo/*/; do
   exec {lock}>"$run/lock"
   flock -n "$lock" || { echo "$family: another instance has it"; exec {lock}>&-; continue; }
   mapfile -t systems < <(awk -F'\t' -v f="$family" 'NR > 1 && $9 == f {print $8}' "$CORPUS/protocols/meta.tsv" | sort -u)
-  excludes=()
+  excludes=("${exclude_systems[@]}")  # the shipped recipe's, then the family's own
   for s in "${systems[@]}"; do excludes+=(--exclude-system "$s"); done
   # train.py resumes from its last epoch; export.py writes model.pt atomically once it finished.
   [[ -f "$run/model.pt" ]] || $PY models/train/train.py --run "$run" --features "$config" "${common[@]}" \
-    "${extras[@]}" "${excludes[@]}" "${exclude_systems[@]}" --splice-prob 0.2 --epochs "$EPOCHS" --steps-per-epoch "$STEPS" \
+    "${extras[@]}" "${excludes[@]}" --splice-prob 0.2 --epochs "$EPOCHS" --steps-per-epoch "$STEPS" \
     --average-from "$AVERAGE_FROM" --seed "$SEED" --threads "$THREADS" --jobs "$THREADS"
   [[ -f "$run/model.pt" ]] || $PY models/train/export.py --run "$run" --out "$run/model.pt" \
     --version "$VERSION-logo-$family" "${common[@]}" "${extras[@]}" >/dev/null

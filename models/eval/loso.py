@@ -84,7 +84,7 @@ def main():
                     help="passed to train.py (float16 for wide front-ends)")
     ap.add_argument("--exclude-system", action="append", default=[], metavar="SYSTEM",
                     help="passed to train.py: a Debian-corpus generator kept out of every fold's "
-                         "training (the shipped recipe: griffin_lim and festival_msu_ru, build_model.sh)")
+                         "training (the shipped recipe: TRAIN_EXCLUDE in models/train/extras.sh)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = C.read_tsv(CORPUS / "neural" / "meta.tsv")

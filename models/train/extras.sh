@@ -19,4 +19,5 @@ unset _name _dir _weight
 # TRAIN_EXCLUDE= (set and empty) trains on every generator.
 TRAIN_EXCLUDE=${TRAIN_EXCLUDE-griffin_lim festival_msu_ru}
 exclude_systems=()
-for s in $TRAIN_EXCLUDE; do exclude_systems+=(--exclude-system "$s"); done
+for _s in $TRAIN_EXCLUDE; do exclude_systems+=(--exclude-system "$_s"); done
+unset _s
