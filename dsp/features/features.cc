@@ -105,6 +105,22 @@ __attribute__((target_clones("avx2", "default"))) void CompressedDelays(
   for (int k = 0; k < n; ++k) out[k] = SignedPow04(out[k]);
 }
 
+// The sum of v[j] over j < n in double, in four independent partial sums (the
+// remainder into the first), added as (s0 + s1) + (s2 + s3). One chain of dependent
+// double additions waits on the latency of every add before it: over the 1024
+// samples of a frame's DC mean it took 9% of the constant-Q front-end's time
+// (perf, 2026-12-07). The order moves the double result in its last bits only, far
+// below the float it is rounded to.
+inline double Sum(const float* v, size_t n) {
+  double part[4] = {0.0, 0.0, 0.0, 0.0};
+  size_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    for (size_t j = 0; j < 4; ++j) part[j] += v[k + j];
+  }
+  for (; k < n; ++k) part[0] += v[k];
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
 // sum of w[j] v[j] over j < n in double, in four independent partial sums: one
 // chain of dependent additions made each filter wait on the latency of every add
 // before it, and the filterbank was the slowest part of the front-end. Summation
@@ -120,6 +136,20 @@ inline double WeightedSum(const float* w, const float* v, size_t n) {
   }
   for (; j < n; ++j) a0 += static_cast<double>(w[j]) * v[j];
   return (a0 + a1) + (a2 + a3);
+}
+
+// Coefficients k0..k0+B-1 of one row: out[k] = sum over m of in[m] basis[m][k], in
+// double, filters added in order (basis is row-major [n_filters, n_coeffs]).
+template <int B>
+inline void DctBlock(const float* in, const double* basis, Eigen::Index n_filters, Eigen::Index n_coeffs,
+                     Eigen::Index k0, float* out) {
+  double acc[B] = {};
+  for (Eigen::Index m = 0; m < n_filters; ++m) {
+    const double v = in[m];
+    const double* b = basis + m * n_coeffs + k0;
+    for (int j = 0; j < B; ++j) acc[j] += v * b[j];
+  }
+  for (int j = 0; j < B; ++j) out[k0 + j] = static_cast<float>(acc[j]);
 }
 
 }  // namespace
@@ -216,9 +246,7 @@ void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scr
     // x - 0.0f == x exactly, so without remove_dc the features are unchanged.
     float mean = 0.0f;
     if (config_.remove_dc) {
-      double sum = 0.0;
-      for (int i = 0; i < config_.win_length; ++i) sum += frame[i];
-      mean = static_cast<float>(sum / config_.win_length);
+      mean = static_cast<float>(Sum(frame, config_.win_length) / config_.win_length);
     }
     for (int i = 0; i < config_.win_length; ++i) in[i] = (frame[i] - mean) * window_[i];
     fft_->Forward(scratch.fft_in.get(), scratch.fft_out.get());
@@ -255,17 +283,9 @@ void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& 
   for (int i = 0; i < config_.win_length; ++i) in[i] = ((frame[i] - mean) * window_[i]) * offsets[i];
   std::complex<float>* y = scratch.fft_out_weighted.get();
   fft_->Forward(scratch.fft_in.get(), y);
-  // The power floor: group_delay_floor_db below the frame's mean power per bin.
-  // Four partial sums, as WeightedSum: one chain of dependent additions over 513
-  // bins cost as much as the band pooling.
-  double part[4] = {0.0, 0.0, 0.0, 0.0};
-  int k = 0;
-  for (; k + 4 <= n_bins; k += 4) {
-    for (int j = 0; j < 4; ++j) part[j] += bin_power[k + j];
-  }
-  for (; k < n_bins; ++k) part[0] += bin_power[k];
-  const double total = (part[0] + part[1]) + (part[2] + part[3]);
-  const float floor = static_cast<float>(total / n_bins * floor_ratio_);
+  // The power floor: group_delay_floor_db below the frame's mean power per bin
+  // (Sum: one chain of dependent additions over 513 bins cost as much as the band pooling).
+  const float floor = static_cast<float>(Sum(bin_power, n_bins) / n_bins * floor_ratio_);
   float* compressed = scratch.delays.data();
   CompressedDelays(x, y, bin_power, inv_width_.data(), 2.0f / config_.n_fft, floor, n_bins,
                    scratch.smoothed.data(), compressed);
@@ -290,18 +310,18 @@ __attribute__((target_clones("avx2", "default"))) FeatureMatrix FeatureExtractor
   const Eigen::Index n_coeffs = dct_.cols();
   const Eigen::Index parts = config_.group_delay ? 2 : 1;  // [log energies, group delays]
   FeatureMatrix out(log_rows.rows(), parts * n_coeffs);
-  std::vector<double> acc(n_coeffs);
   for (Eigen::Index t = 0; t < log_rows.rows(); ++t) {
     for (Eigen::Index part = 0; part < parts; ++part) {
       const float* in = log_rows.data() + (t * parts + part) * n_filters;
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (Eigen::Index m = 0; m < n_filters; ++m) {
-        const double v = in[m];
-        const double* basis = dct_.data() + m * n_coeffs;
-        for (Eigen::Index k = 0; k < n_coeffs; ++k) acc[k] += v * basis[k];
-      }
       float* row = out.data() + (t * parts + part) * n_coeffs;
-      for (Eigen::Index k = 0; k < n_coeffs; ++k) row[k] = static_cast<float>(acc[k]);
+      // Eight, then four, then single coefficients at a time, each block's sums in
+      // a fixed-size local array the compiler keeps in registers (a vector of all
+      // n_coeffs sums went through memory on every filter); every coefficient still
+      // adds its filters in order, so the result is the same to the bit.
+      Eigen::Index k = 0;
+      for (; k + 8 <= n_coeffs; k += 8) DctBlock<8>(in, dct_.data(), n_filters, n_coeffs, k, row);
+      for (; k + 4 <= n_coeffs; k += 4) DctBlock<4>(in, dct_.data(), n_filters, n_coeffs, k, row);
+      for (; k < n_coeffs; ++k) DctBlock<1>(in, dct_.data(), n_filters, n_coeffs, k, row);
     }
   }
   return out;

@@ -66,10 +66,18 @@ def scales_by_std(norm: str) -> bool:
 
 
 def normalize_over(x: torch.Tensor, dim: int, scale_by_std: bool) -> torch.Tensor:
-    """Per-segment normalisation along the time axis `dim` (the features stay raw in the contract)."""
+    """Per-segment normalisation along the time axis `dim` (the features stay raw in the contract).
+
+    The scale is the unbiased standard deviation, as torch.std, but computed as the root of
+    the summed squares of the centred rows and applied as one multiply by its reciprocal:
+    in libtorch 1.13 on one core, torch.std (a Welford pass in double) and the division took
+    a third of the served model's forward pass (bench/RESULTS.md, 2026-12-07). The result
+    differs from the torch.std form by rounding only."""
     x = x - x.mean(dim=dim, keepdim=True)
     if scale_by_std:
-        x = x / x.std(dim=dim, keepdim=True).clamp(min=1e-4)
+        n = max(x.size(dim) - 1, 1)
+        inv = ((x * x).sum(dim=dim, keepdim=True) / n).sqrt().clamp(min=1e-4).reciprocal()
+        x = x * inv
     return x
 
 
@@ -137,8 +145,9 @@ class SpoofNet(nn.Module):
         self.head = make_head(head, 2 * c, dropout)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        x = normalize_over(x, 1, self.scale_by_std)
-        x = x.transpose(1, 2)  # [B, dims, frames]
+        # [B, dims, frames], made contiguous first so the normalisation reduces along
+        # memory order (the convolutions want this layout anyway)
+        x = normalize_over(x.transpose(1, 2).contiguous(), 2, self.scale_by_std)
         h = self.stages(self.stem(x))
         return attentive_stats(h, self.attention(h))
 
