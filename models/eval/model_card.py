@@ -348,12 +348,15 @@ def main():
         lines += ["## Leave-one-generator-family-out", "",
                   "Each row: a model trained without that family's synthetic speech (its generators kept out "
                   "of the train and dev splits), tested on that family's eval clips against every genuine "
-                  "eval clip, file level. `models/eval/logo.sh` trains it with the recipe of 2026.11.27-cqcc60gd "
-                  "(the shipped recipe without its exclusion of Griffin-Lim and unit selection from training; "
-                  "not re-run for 2026.12.07): "
+                  "eval clip, file level. `models/eval/logo.sh` trains it with the shipped recipe: "
                   "the other training sets of models/train/extras.tsv (the demo pages in three channel "
-                  "draws, the vocoder copies, the game lines) stay in training, "
-                  "12 × 300 steps from scratch, the mean of the weights after epochs 7–12.", "",
+                  "draws, the vocoder copies, the game lines) stay in training, the generators the recipe "
+                  "never trains on (TRAIN_EXCLUDE in models/train/extras.sh: Griffin-Lim and festival's "
+                  "unit selection) stay out of every fold, 12 × 300 steps from scratch, seed 3, the mean of "
+                  "the weights after epochs 7–12. The Griffin-Lim and unit-selection folds would therefore "
+                  "train the shipped model itself, so those two rows score models/spoofd-default.pt. "
+                  "The recipe before it, with every generator in training, is in results/logo_g3.json "
+                  "(34.3% mean, on the training data before the sixteenth session's rebuild).", "",
                   table(["held-out family", "synthetic files", "EER", "minDCF"], rows), "",
                   f"Mean EER over the families run: {pct(sum(eers) / len(eers)) if eers else '—'}."]
         logo_protocols = ROOT / "models" / "corpus" / "data" / "protocols" / "logo"
