@@ -2,9 +2,12 @@
 // WAV and MP3 from memory) + features + segmenting + model forward + calibration, with the
 // bundled default model (or $SPOOFD_MODEL). Also the model forward alone at
 // batch 1/8/32. Counter x_realtime = audio seconds per wall second.
+// SPOOFD_BENCH_MALLOC=glibc loads the model with LoadOptions::reuse_large_allocations
+// off (glibc's own malloc thresholds), to measure what that option buys.
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <string>
 
 #include "benchmark/benchmark.h"
 #include "dsp/decode.h"
@@ -17,7 +20,10 @@ namespace {
 const std::shared_ptr<const spoofd::models::Model>& TheModel() {
   static std::shared_ptr<const spoofd::models::Model> model = [] {
     const char* env = std::getenv("SPOOFD_MODEL");
-    auto m = spoofd::models::Model::Load(env != nullptr ? env : spoofd::kDefaultModelPath);
+    const char* malloc_mode = std::getenv("SPOOFD_BENCH_MALLOC");
+    spoofd::models::LoadOptions options;
+    options.reuse_large_allocations = malloc_mode == nullptr || std::string(malloc_mode) != "glibc";
+    auto m = spoofd::models::Model::Load(env != nullptr ? env : spoofd::kDefaultModelPath, options);
     return m.ok() ? *m : nullptr;
   }();
   return model;

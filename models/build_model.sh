@@ -94,7 +94,7 @@ fi
 # The sets above as train.py --extra arguments (models/train/extras.tsv).
 source models/train/extras.sh
 
-# Every config removes each frame's DC (remove_dc). The shipped model (2026.12.07.2-cqcc60gd)
+# Every config removes each frame's DC (remove_dc). The shipped model (2026.12.08-cqcc60gd)
 # is this command for cqcc60gd with seed 3: the mean of the weights after epochs 7-12
 # (--average-from 7) rather than the single epoch with the lowest dev EER.
 # exclude_systems (from train/extras.sh): the generators kept out of training.

@@ -5,6 +5,10 @@
 #include <torch/script.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -44,6 +48,14 @@ absl::StatusOr<std::shared_ptr<const Model>> Model::Load(const std::filesystem::
     // thread (tens of ms each); the simple executor is steady from the start.
     torch::jit::getProfilingMode() = false;
     torch::jit::getExecutorMode() = false;
+#if defined(__GLIBC__)
+    if (options.reuse_large_allocations) {
+      // Setting either threshold turns off glibc's own adjustment of both;
+      // the mmap one cannot exceed 32 MiB on 64-bit systems.
+      mallopt(M_MMAP_THRESHOLD, 32 << 20);
+      mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    }
+#endif
   });
 
   std::error_code ec;

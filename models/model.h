@@ -17,6 +17,13 @@ struct LoadOptions {
   // libtorch intra-op threads, set process-wide on first load. On small
   // machines one thread per forward and parallelism across requests is faster.
   int intra_op_threads = 1;
+  // On first load, also raise glibc malloc's mmap and trim thresholds (32 and
+  // 64 MiB) so that the forward pass's temporaries (a few MiB each) are reused
+  // from the heap instead of being mapped, page-faulted in and unmapped on
+  // every call: about a third of a batch's forward time on one core
+  // (bench/RESULTS.md, 2026-12-08). The cost is that up to 64 MiB per malloc
+  // arena stays reserved after a burst. Process-wide; a no-op without glibc.
+  bool reuse_large_allocations = true;
 };
 
 class Model {

@@ -345,20 +345,29 @@ def main():
         rows = [[fam, v["overall"].get("n_spoof"), pct(v["overall"].get("eer")), num(v["overall"].get("min_dcf"))]
                 for fam, v in logo.items()]
         eers = [v["overall"]["eer"] for v in logo.values() if "eer" in v["overall"]]
-        kept_out = contract.get("training", {}).get("excluded_systems") or []
+        # The recipe the table was trained with (logo.sh records it); older tables without
+        # the record were trained with the shipped model's exclusions.
+        logo_settings = measured(work / "eval" / "logo_settings.json", results / "logo_settings.json") or {}
+        shipped_out = contract.get("training", {}).get("excluded_systems") or []
+        kept_out = logo_settings.get("excluded_systems", shipped_out)
+        same_recipe = sorted(kept_out) == sorted(shipped_out)
         before = load(results / "logo_g3.json") or {}
         before_eers = [v["eer"] for v in before.values() if "eer" in v]
         lines += ["## Leave-one-generator-family-out", "",
                   "Each row: a model trained without that family's synthetic speech (its generators kept out "
                   "of the train and dev splits), tested on that family's eval clips against every genuine "
-                  "eval clip, file level. `models/eval/logo.sh` trains it with the shipped recipe: "
-                  "the other training sets of models/train/extras.tsv (the demo pages in three channel "
+                  "eval clip, file level. `models/eval/logo.sh` trains it with "
+                  + ("the shipped recipe: " if same_recipe else
+                     f"the recipe of the previous default model, which kept {', '.join(kept_out) or 'nothing'} "
+                     f"out of training (the shipped model keeps {', '.join(shipped_out) or 'nothing'} out; "
+                     "this table has not been run again with its recipe): ")
+                  + "the other training sets of models/train/extras.tsv (the demo pages in three channel "
                   "draws, the vocoder copies, the game lines) stay in training, "
-                  + (f"the generators the shipped model never trained on ({', '.join(kept_out)}; TRAIN_EXCLUDE "
+                  + (f"the generators that recipe never trains on ({', '.join(kept_out)}; TRAIN_EXCLUDE "
                      "in models/train/extras.sh) stay out of every fold, " if kept_out else "")
                   + "12 × 300 steps from scratch, seed 3, the mean of the weights after epochs 7–12."
-                  + (" A family made only of those generators would train the shipped model itself, so its "
-                     "row scores models/spoofd-default.pt." if kept_out else "")
+                  + (" A family made only of those generators would train that recipe's full model itself, so "
+                     "its row scores that model." if kept_out else "")
                   + (f" The recipe before it, with every generator in training, is in results/logo_g3.json "
                      f"({pct(sum(before_eers) / len(before_eers))} mean, on the training data before the "
                      "sixteenth session's rebuild)." if before_eers else ""), "",

@@ -50,6 +50,7 @@ absl::Status Engine::Load(const std::filesystem::path& path) {
   if (!resolved.ok()) return resolved.status();
   models::LoadOptions load_options;
   load_options.intra_op_threads = options_.intra_op_threads;
+  load_options.reuse_large_allocations = options_.reuse_large_allocations;
   absl::StatusOr<std::shared_ptr<const models::Model>> model =
       models::Model::Load(*resolved, load_options);
   if (!model.ok()) return model.status();

@@ -53,6 +53,7 @@ struct EngineOptions {
   BatcherOptions batcher;
   double max_audio_s = 7200.0;  // decoded audio per request
   int intra_op_threads = 1;     // libtorch threads per forward pass
+  bool reuse_large_allocations = true;  // models::LoadOptions, process-wide
 };
 
 // Returns cancellation / deadline status of the request (OkStatus to go on).

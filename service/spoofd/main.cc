@@ -82,6 +82,11 @@ int main(int argc, char** argv) {
                  "libtorch threads per forward pass")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  app.add_option("--reuse-large-allocations", o.engine.reuse_large_allocations,
+                 "Keep freed multi-MiB buffers in the heap (glibc malloc thresholds 32/64 MiB) "
+                 "instead of unmapping them; about 30% faster batch scoring, up to 64 MiB per "
+                 "malloc arena kept after a burst (true/false)")
+      ->capture_default_str();
   app.add_option("--max-audio-s", o.engine.max_audio_s,
                  "Longest decoded audio per request or stream, seconds")
       ->capture_default_str()
