@@ -2,8 +2,13 @@
 // and checks loading, the contract, segmenting, calibration and verdict rules.
 #include "models/scorer.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "dsp/test_signals.h"
 #include "gmock/gmock.h"
@@ -53,6 +58,24 @@ TEST(ModelTest, ForwardIsBatchConsistent) {
     EXPECT_NEAR((*one)[0], (*batch)[i], 1e-4);
   }
   EXPECT_EQ(model->Forward(x.data(), 1, 200, 19).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// LoadOptions::reuse_large_allocations (on by default) raises glibc's mmap threshold
+// to 32 MiB, so a 24 MiB block, which glibc alone would map (its adaptive threshold
+// never exceeds 32 MiB and starts at 128 KiB), comes from the heap instead.
+TEST(ModelTest, LoadKeepsMultiMebibyteBuffersInTheHeap) {
+#if !defined(__GLIBC__) || defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "glibc's malloc only (a sanitizer replaces it)";
+#else
+  ASSERT_NE(Tiny(), nullptr);
+  static void* volatile sink = nullptr;
+  const std::size_t mapped_before = mallinfo2().hblkhd;
+  sink = std::malloc(24u << 20);
+  ASSERT_NE(sink, nullptr);
+  const std::size_t mapped_during = mallinfo2().hblkhd;
+  std::free(sink);
+  EXPECT_EQ(mapped_during, mapped_before) << "the 24 MiB block was mapped, not taken from the heap";
+#endif
 }
 
 TEST(ModelTest, BadFilesAreRefusedWithTheRightCode) {
