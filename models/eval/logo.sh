@@ -29,6 +29,22 @@ VERSION=${VERSION:-$(date -u +%Y.%m.%d)}
 common=(--protocols "$CORPUS/protocols" --audio-dir "$CORPUS/clips")
 source models/train/extras.sh
 
+# The recipe of this table, for the model card: every family in $WORK/eval/logo must
+# come from the same one, so a run with other settings refuses to add rows to it.
+mkdir -p "$WORK/eval/logo"
+settings=$($PY -c 'import json, sys; print(json.dumps({"features": sys.argv[1], "epochs": int(sys.argv[2]),
+  "steps": int(sys.argv[3]), "average_from": int(sys.argv[4]), "seed": int(sys.argv[5]),
+  "excluded_systems": sys.argv[6].split()}, sort_keys=True))' \
+  "$(basename "$config" .json)" "$EPOCHS" "$STEPS" "$AVERAGE_FROM" "$SEED" "$TRAIN_EXCLUDE")
+settings_file="$WORK/eval/logo_settings.json"
+if [[ -f "$settings_file" ]]; then
+  [[ "$(cat "$settings_file")" == "$settings" ]] || {
+    echo "logo.sh: $WORK/eval/logo was run with $(cat "$settings_file"), not $settings; move it away first" >&2
+    exit 1; }
+else
+  echo "$settings" > "$settings_file"
+fi
+
 for dir in "$CORPUS"/protocols/logo/*/; do
   family=$(basename "$dir")
   run="$WORK/logo/$(basename "$config" .json)/$family"  # a run never resumes another front-end's
