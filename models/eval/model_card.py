@@ -351,6 +351,7 @@ def main():
         shipped_out = contract.get("training", {}).get("excluded_systems") or []
         kept_out = logo_settings.get("excluded_systems", shipped_out)
         same_recipe = sorted(kept_out) == sorted(shipped_out)
+        epochs = logo_settings.get("epochs", 12)  # tables from before the record: 12 x 300, seed 3, 7-12
         # Earlier recipes' tables, kept in results/ (logo_x2.json holds its rows under "families").
         def mean_eer(name):
             d = load(results / name) or {}
@@ -365,14 +366,16 @@ def main():
                   "of the train and dev splits), tested on that family's eval clips against every genuine "
                   "eval clip, file level. `models/eval/logo.sh` trains it with "
                   + ("the shipped recipe: " if same_recipe else
-                     f"the recipe of the previous default model, which kept {', '.join(kept_out) or 'nothing'} "
-                     f"out of training (the shipped model keeps {', '.join(shipped_out) or 'nothing'} out; "
-                     "this table has not been run again with its recipe): ")
+                     f"a recipe that kept {', '.join(kept_out) or 'nothing'} out of training (the shipped "
+                     f"model keeps {', '.join(shipped_out) or 'nothing'} out; this table has not been run "
+                     "with its recipe): ")
                   + "the other training sets of models/train/extras.tsv (the demo pages in three channel "
                   "draws, the vocoder copies, the game lines) stay in training, "
                   + (f"the generators that recipe never trains on ({', '.join(kept_out)}; TRAIN_EXCLUDE "
                      "in models/train/extras.sh) stay out of every fold, " if kept_out else "")
-                  + "12 × 300 steps from scratch, seed 3, the mean of the weights after epochs 7–12."
+                  + f"{epochs} × {logo_settings.get('steps', 300)} steps from scratch, seed "
+                    f"{logo_settings.get('seed', 3)}, the mean of the weights after epochs "
+                    f"{logo_settings.get('average_from', 7)}–{epochs}."
                   + (" A family made only of those generators would train that recipe's full model itself, so "
                      "its row scores that model." if kept_out else "")
                   + "".join(f" Earlier recipe, {what}: results/{f}, {m} mean." for f, m, what in earlier), "",
