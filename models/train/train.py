@@ -133,6 +133,11 @@ def parse_args():
                    help="keep the mean of the weights after every epoch from EPOCH on and make it the "
                         "run's result (best.pt) instead of the epoch with the lowest dev EER; batch-norm "
                         "statistics are then measured again on training batches (0: off)")
+    p.add_argument("--sam", type=float, default=0.0, metavar="RHO",
+                   help="sharpness-aware minimisation (Foret et al., ICLR 2021): each step takes the "
+                        "gradient at the weights moved by RHO along the normalised gradient, which seeks "
+                        "flat minima; two forward/backward passes per step (0: off). Not combined with "
+                        "--source-adversary, --teacher or --consistency-on embedding")
     return p.parse_args()
 
 
@@ -384,6 +389,33 @@ def embedding_consistency_loss(embedding, twins):
     return (1.0 - F.cosine_similarity(embedding[rows], embedding[base], dim=1)).mean()
 
 
+def sam_second_pass(model, params, rho, loss_fn):
+    """Sharpness-aware minimisation's second pass (Foret et al., ICLR 2021). With the
+    gradient g of the batch's loss in params' .grad, moves the weights by
+    rho g / ||g||, replaces the gradients by those of loss_fn() there, and moves the
+    weights back; the optimiser then steps from the original weights. Batch-norm
+    running statistics see the batch twice."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    norm = torch.norm(torch.stack([g.detach().norm(2) for g in grads]), 2)
+    scale = rho / (float(norm) + 1e-12)
+    moved = []
+    with torch.no_grad():
+        for p in params:
+            if p.grad is None:
+                continue
+            e = p.grad * scale
+            p.add_(e)
+            moved.append((p, e))
+    for p in params:
+        p.grad = None
+    loss_fn().backward()
+    with torch.no_grad():
+        for p, e in moved:
+            p.sub_(e)
+
+
 def accumulate_mean(mean, model, n):
     """Running mean of the floating-point weights and buffers after n earlier snapshots."""
     current = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
@@ -452,6 +484,8 @@ def main():
         ns = sum(1 for it in train_items if it.domain == d and it.label == 1)
         say(f"  domain {d}: {nb} bonafide, {ns} spoof train clips")
 
+    if args.sam > 0 and (args.source_adversary > 0 or args.teacher or args.consistency_on == "embedding"):
+        sys.exit("--sam is not combined with --source-adversary, --teacher or --consistency-on embedding")
     if args.average_from > args.epochs:  # e.g. a short smoke run: average the last epoch only
         say(f"--average-from {args.average_from} is past the last epoch; averaging from epoch {args.epochs}")
         args.average_from = args.epochs
@@ -569,7 +603,7 @@ def main():
                 "codec_partners": args.codec_partners,
                 "consistency_slots": args.consistency_slots if args.codec_partners else 0,
                 "consistency_weight": args.consistency_weight if args.codec_partners else 0.0,
-                "consistency_on": args.consistency_on,
+                "consistency_on": args.consistency_on, "sam": args.sam,
                 "epoch": epoch, "dev_eer": dev_eer}
 
     while state["epoch"] < args.epochs:
@@ -642,6 +676,18 @@ def main():
                 adv_loss, stats = adversary(GradientReversal.apply(embedding, float(scale)), cls_t, src_t)
                 adv_losses.append(adv_loss.item())
                 adv_hits += np.array(stats)
+            def detector_loss(logits):
+                """The loss terms that depend on the detector alone (what --sam recomputes)."""
+                if args.head == "ocsoftmax":
+                    out = nets.one_class_loss(logits, y)
+                else:
+                    out = F.binary_cross_entropy_with_logits(logits, y)
+                if n_pairs and args.pair_margin > 0:
+                    out = out + args.pair_margin * F.relu(2.0 - (logits[half:half + n_pairs] - logits[:n_pairs])).mean()
+                if twins and args.consistency_weight > 0:
+                    out = out + args.consistency_weight * consistency_loss(logits, twins)
+                return out
+
             if args.head == "ocsoftmax":
                 loss = nets.one_class_loss(logits, y)
             else:
@@ -665,6 +711,8 @@ def main():
             if adv_opt is not None:
                 adv_opt.zero_grad()
             loss.backward()
+            if args.sam > 0:
+                sam_second_pass(model, params, args.sam, lambda: detector_loss(model(torch.from_numpy(x))))
             torch.nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()
             if adv_opt is not None:
