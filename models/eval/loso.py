@@ -85,6 +85,8 @@ def main():
     ap.add_argument("--exclude-system", action="append", default=[], metavar="SYSTEM",
                     help="passed to train.py: a Debian-corpus generator kept out of every fold's "
                          "training (the shipped recipe: TRAIN_EXCLUDE in models/train/extras.sh)")
+    ap.add_argument("--sam", type=float, default=0.0, metavar="RHO",
+                    help="passed to train.py: sharpness-aware minimisation (0: off, the shipped recipe)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = C.read_tsv(CORPUS / "neural" / "meta.tsv")
@@ -135,6 +137,8 @@ def main():
             cmd += ["--exclude-system", s]
         if args.init:
             cmd += ["--init", args.init]
+        if args.sam > 0:
+            cmd += ["--sam", str(args.sam)]
         for name, folder, weight in others:
             cmd += ["--extra", f"{name}:{CORPUS / folder / 'protocols'}:{CORPUS / folder / 'clips'}:{weight}"]
         if not (run / "history.json").exists():
@@ -191,6 +195,7 @@ def write_summary(args, results, out, others):
                             "other_sets": {n: float(w) for n, _, w in others},
                             "average_from": args.average_from, "seed": args.seed,
                             "excluded_systems": args.exclude_system,
+                            **({"sam": args.sam} if args.sam > 0 else {}),
                             "features": pathlib.Path(args.features).name}}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1))
