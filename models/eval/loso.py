@@ -85,6 +85,9 @@ def main():
     ap.add_argument("--exclude-system", action="append", default=[], metavar="SYSTEM",
                     help="passed to train.py: a Debian-corpus generator kept out of every fold's "
                          "training (the shipped recipe: TRAIN_EXCLUDE in models/train/extras.sh)")
+    ap.add_argument("--segment-frames", type=int, default=400,
+                    help="passed to train.py: frames per training segment (the shipped recipe: 400 = 4 s)")
+    ap.add_argument("--batch", type=int, default=32, help="passed to train.py")
     ap.add_argument("--sam", type=float, default=0.0, metavar="RHO",
                     help="passed to train.py: sharpness-aware minimisation (0: off, the shipped recipe)")
     args = ap.parse_args()
@@ -139,6 +142,8 @@ def main():
             cmd += ["--init", args.init]
         if args.sam > 0:
             cmd += ["--sam", str(args.sam)]
+        if args.segment_frames != 400 or args.batch != 32:
+            cmd += ["--segment-frames", str(args.segment_frames), "--batch", str(args.batch)]
         for name, folder, weight in others:
             cmd += ["--extra", f"{name}:{CORPUS / folder / 'protocols'}:{CORPUS / folder / 'clips'}:{weight}"]
         if not (run / "history.json").exists():
@@ -196,6 +201,8 @@ def write_summary(args, results, out, others):
                             "average_from": args.average_from, "seed": args.seed,
                             "excluded_systems": args.exclude_system,
                             **({"sam": args.sam} if args.sam > 0 else {}),
+                            **({"segment_frames": args.segment_frames, "batch": args.batch}
+                               if args.segment_frames != 400 or args.batch != 32 else {}),
                             "features": pathlib.Path(args.features).name}}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1))
