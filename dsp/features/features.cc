@@ -230,10 +230,8 @@ FeatureExtractor::Scratch FeatureExtractor::MakeScratch() const {
   return scratch;
 }
 
-// On a CPU with AVX2 a copy compiled for it: the filterbank's double sums take four
-// lanes instead of two; the same operations per element (no FMA), so identical results.
-__attribute__((target_clones("avx2", "default"))) void FeatureExtractor::LogFrames(
-    const float* frames, std::int64_t n_frames, Scratch& scratch, float* out) const {
+void FeatureExtractor::LogFrames(const float* frames, std::int64_t n_frames, Scratch& scratch,
+                                 float* out) const {
   const int n_bins = config_.n_fft / 2 + 1;
   const int log_dims = LogDims();
   const int n_log = config_.group_delay ? config_.n_filters : log_dims;  // log-energy columns
@@ -273,9 +271,8 @@ __attribute__((target_clones("avx2", "default"))) void FeatureExtractor::LogFram
   }
 }
 
-// AVX2 and default copies, as LogFrames.
-__attribute__((target_clones("avx2", "default"))) void FeatureExtractor::GroupDelayBands(
-    const float* frame, float mean, Scratch& scratch, float* out) const {
+void FeatureExtractor::GroupDelayBands(const float* frame, float mean, Scratch& scratch,
+                                       float* out) const {
   const int n_bins = config_.n_fft / 2 + 1;
   const std::complex<float>* x = scratch.fft_out.get();
   const float* bin_power = scratch.power.data();  // |X|^2, from LogFrames
