@@ -137,6 +137,7 @@ def main():
                      "extra_data": [e.split(":")[0] for e in settings.get("extra", [])],
                      "splice_prob": settings.get("splice_prob", 0.0),
                      "segment_frames": settings["segment_frames"],
+                     **({"stem_stride": settings["stem_stride"]} if "stem_stride" in settings else {}),
                      "ensemble_of": len(runs)},
     }
     if settings.get("averaged_epochs"):  # train.py --average-from: mean of these epochs' weights

@@ -129,10 +129,11 @@ def one_class_loss(out: torch.Tensor, y: torch.Tensor, m_genuine: float = 0.9, m
 
 class SpoofNet(nn.Module):
     def __init__(self, n_dims: int, width: int = 64, dropout: float = 0.3, norm: str = "cmvn",
-                 head: str = "bce"):
+                 head: str = "bce", stem_stride: int = 1):
         super().__init__()
         self.scale_by_std = scales_by_std(norm)
-        self.stem = nn.Sequential(nn.Conv1d(n_dims, width, 5, padding=2, bias=False),
+        # stem_stride 2 halves the frame rate before the residual stages: about half their cost
+        self.stem = nn.Sequential(nn.Conv1d(n_dims, width, 5, stride=stem_stride, padding=2, bias=False),
                                   nn.BatchNorm1d(width), nn.ReLU())
         self.stages = nn.Sequential(
             ResBlock(width, width, 1),
@@ -255,7 +256,8 @@ def build(settings: dict) -> nn.Module:
     norm = settings.get("norm", "cmvn")
     head = settings.get("head", "bce")
     if arch == "resnet1d":
-        return SpoofNet(settings["n_dims"], width=settings["width"], norm=norm, head=head)
+        return SpoofNet(settings["n_dims"], width=settings["width"], norm=norm, head=head,
+                        stem_stride=settings.get("stem_stride", 1))
     if arch == "resnet2d":
         return SpoofNet2d(settings["n_dims"], settings["features"], width=settings["width"], norm=norm,
                           time_stride=settings.get("time_stride", 4), head=head)

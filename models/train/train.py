@@ -54,6 +54,8 @@ def parse_args():
                         "speech (model.py: OneClassHead)")
     p.add_argument("--width", type=int, help="channels of the first stage (default 48 for resnet1d, 16 for "
                                              "resnet2d)")
+    p.add_argument("--stem-stride", type=int, default=1, choices=(1, 2),
+                   help="resnet1d: stride of the first convolution (2 halves the frame rate of every stage)")
     p.add_argument("--norm", choices=nets.NORMS, default="cmvn",
                    help="per-segment normalisation of the features inside the network")
     p.add_argument("--epochs", type=int, default=12)
@@ -495,6 +497,10 @@ def main():
     # What model.build needs to rebuild the network; saved with every checkpoint.
     network = {"features": json.loads(pathlib.Path(args.features).read_text()), "arch": args.arch,
                "head": args.head, "n_dims": n_dims, "width": args.width, "norm": args.norm}
+    if args.stem_stride != 1:
+        if args.arch != "resnet1d":
+            sys.exit("--stem-stride is for --arch resnet1d")
+        network["stem_stride"] = args.stem_stride
     model = nets.build(network)
     if args.init:
         model.load_state_dict(torch.load(args.init)["model"])
