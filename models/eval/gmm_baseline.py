@@ -41,6 +41,19 @@ def normalise(x):
     return x / np.maximum(x.std(0), 1e-4)
 
 
+def normalised_clips(items, args):
+    """(item, its normalised feature rows) for every item with cached features of at least
+    50 frames (computed with spoofctl where missing)."""
+    paths = data.cache_features(items, args.features, args.cache)
+    for it in items:
+        path = paths.get(it.file_id)
+        if path is None:
+            continue
+        x = np.load(path)
+        if x.shape[0] >= 50:
+            yield it, normalise(x)
+
+
 def training_sets():
     """(name, protocols, clips, weight): the Debian corpus and models/train/extras.tsv."""
     sets = [("main", CORPUS / "protocols", CORPUS / "clips", 1.0)]
@@ -77,16 +90,8 @@ def main():
         frames = {0: [], 1: []}
         for _, pdir, adir, weight in training_sets():
             items = [it for it in data.read_protocol(pdir / "train.txt", adir) if it.system not in args.exclude_system]
-            paths = data.cache_features(items, args.features, args.cache)
             per = max(1, int(round(args.frames_per_clip * weight)))
-            for it in items:
-                path = paths.get(it.file_id)
-                if path is None:
-                    continue
-                x = np.load(path)
-                if x.shape[0] < 50:
-                    continue
-                x = normalise(x)
+            for it, x in normalised_clips(items, args):
                 frames[it.label].append(x[rng.choice(x.shape[0], min(per, x.shape[0]), replace=False)])
         frames = {k: np.concatenate(v) for k, v in frames.items()}
         n = min(len(frames[0]), len(frames[1]), args.max_frames)
@@ -111,17 +116,8 @@ def main():
                               ("neural_eval", CORPUS / "neural/protocols/eval.txt", CORPUS / "neural/clips")):
         if not proto.exists():
             continue
-        items = data.read_protocol(proto, adir)
-        paths = data.cache_features(items, args.features, args.cache)
         ids, scores, labels = [], [], []
-        for it in items:
-            path = paths.get(it.file_id)
-            if path is None:
-                continue
-            x = np.load(path)
-            if x.shape[0] < 50:
-                continue
-            x = normalise(x)
+        for it, x in normalised_clips(data.read_protocol(proto, adir), args):
             ids.append(it.file_id)
             scores.append(float(np.mean(gmms[1].score_samples(x) - gmms[0].score_samples(x))))
             labels.append(it.label)
