@@ -402,20 +402,20 @@ def sam_second_pass(model, params, rho, loss_fn):
         return
     norm = torch.norm(torch.stack([g.detach().norm(2) for g in grads]), 2)
     scale = rho / (float(norm) + 1e-12)
-    moved = []
+    saved = []
     with torch.no_grad():
         for p in params:
             if p.grad is None:
                 continue
-            e = p.grad * scale
-            p.add_(e)
-            moved.append((p, e))
+            saved.append((p, p.detach().clone()))
+            p.add_(p.grad * scale)
     for p in params:
         p.grad = None
     loss_fn().backward()
     with torch.no_grad():
-        for p, e in moved:
-            p.sub_(e)
+        # copied back rather than subtracted: (w + e) - e is not always w in floating point
+        for p, original in saved:
+            p.copy_(original)
 
 
 def accumulate_mean(mean, model, n):
