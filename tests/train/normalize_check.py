@@ -3,7 +3,8 @@
 normalize_over) that can fail: it matches the torch.std form it replaced (centred
 rows scaled by 1 / max(unbiased std, 1e-4)) along any axis, a constant row becomes
 zeros, the mean-only form leaves the spread alone, and a scripted, frozen SpoofNet
-(as export.py writes it) gives the eager network's logits. Exit 0 when every check
+(as export.py writes it) gives the eager network's logits, and the --stem-stride
+network halves the frames its stages see and scripts as well. Exit 0 when every check
 holds, 1 otherwise, 77 (skipped) where python3-torch is not installed."""
 import pathlib
 import sys
@@ -51,4 +52,16 @@ with torch.inference_mode():
     frozen = torch.jit.freeze(torch.jit.script(net))(segments)
 check(torch.allclose(eager, frozen, atol=1e-5), "scripted and frozen SpoofNet gives the eager logits")
 check(eager.shape == (4,), "one logit per segment")
+
+# --stem-stride: settings without the key (every run before it) build a stride-1 stem;
+# stride 2 halves the frames the residual stages see, and still scripts and freezes.
+base = {"arch": "resnet1d", "n_dims": 7, "width": 8, "features": {}}
+check(nets.build(base).stem[0].stride == (1,), "settings without stem_stride build a stride-1 stem")
+strided = nets.build({**base, "stem_stride": 2}).eval()
+with torch.inference_mode():
+    frames = strided.stem(segments.transpose(1, 2)).shape[2]
+    frozen_strided = torch.jit.freeze(torch.jit.script(strided))(segments)
+    eager_strided = strided(segments)
+check(frames == 60, f"stem_stride 2 gives the stages 60 of 120 frames (got {frames})")
+check(torch.allclose(eager_strided, frozen_strided, atol=1e-5), "a strided SpoofNet scripts and freezes")
 finish()
