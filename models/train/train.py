@@ -661,6 +661,7 @@ def main():
                 x = band_mask(x, rng, band_idct, args.band_mask, args.band_mask_width)
             x = spec_augment(x, rng, twins)
             y = torch.from_numpy(yl)
+            embedding = None
             if adversary is None and not (twins and args.consistency_on == "embedding"):
                 logits = model(torch.from_numpy(x))
             else:
@@ -682,34 +683,30 @@ def main():
                 adv_loss, stats = adversary(GradientReversal.apply(embedding, float(scale)), cls_t, src_t)
                 adv_losses.append(adv_loss.item())
                 adv_hits += np.array(stats)
-            def detector_loss(logits):
-                """The loss terms that depend on the detector alone (what --sam recomputes)."""
+            def detector_loss(logits, embedding=None):
+                """(the detector's loss without the adversary's, the codec partners' logit gap or
+                None): the first pass's, and what --sam recomputes at the moved weights."""
                 if args.head == "ocsoftmax":
                     out = nets.one_class_loss(logits, y)
                 else:
                     out = F.binary_cross_entropy_with_logits(logits, y)
+                if teachers:
+                    out = distill_loss(out, logits, teacher_logit(teachers, torch.from_numpy(x)),
+                                       args.distill_weight)
                 if n_pairs and args.pair_margin > 0:
-                    out = out + args.pair_margin * F.relu(2.0 - (logits[half:half + n_pairs] - logits[:n_pairs])).mean()
-                if twins and args.consistency_weight > 0:
-                    out = out + args.consistency_weight * consistency_loss(logits, twins)
-                return out
+                    gap = logits[half:half + n_pairs] - logits[:n_pairs]
+                    out = out + args.pair_margin * F.relu(2.0 - gap).mean()
+                codec_gap = None
+                if twins:
+                    codec_gap = consistency_loss(logits, twins)
+                    if args.consistency_weight > 0:
+                        out = out + args.consistency_weight * (
+                            codec_gap if args.consistency_on == "logit" else embedding_consistency_loss(embedding, twins))
+                return out, codec_gap
 
-            if args.head == "ocsoftmax":
-                loss = nets.one_class_loss(logits, y)
-            else:
-                loss = F.binary_cross_entropy_with_logits(logits, y)
-            if teachers:
-                loss = distill_loss(loss, logits, teacher_logit(teachers, torch.from_numpy(x)),
-                                    args.distill_weight)
-            if n_pairs and args.pair_margin > 0:
-                gap = logits[half:half + n_pairs] - logits[:n_pairs]
-                loss = loss + args.pair_margin * F.relu(2.0 - gap).mean()
-            if twins:
-                gap = consistency_loss(logits, twins)
-                gaps.append(gap.item())
-                if args.consistency_weight > 0:
-                    loss = loss + args.consistency_weight * (
-                        gap if args.consistency_on == "logit" else embedding_consistency_loss(embedding, twins))
+            loss, codec_gap = detector_loss(logits, embedding)
+            if codec_gap is not None:
+                gaps.append(codec_gap.item())
             losses.append(loss.item())  # the detector's loss alone, comparable with runs without adversary
             if adversary is not None:
                 loss = loss + adv_loss
@@ -718,7 +715,7 @@ def main():
                 adv_opt.zero_grad()
             loss.backward()
             if args.sam > 0:
-                sam_second_pass(model, params, args.sam, lambda: detector_loss(model(torch.from_numpy(x))))
+                sam_second_pass(model, params, args.sam, lambda: detector_loss(model(torch.from_numpy(x)))[0])
             torch.nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()
             if adv_opt is not None:
