@@ -30,6 +30,7 @@ from sklearn.mixture import GaussianMixture
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "train"))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import data  # noqa: E402
+import extras  # noqa: E402
 import metrics  # noqa: E402
 
 ROOT = data.ROOT
@@ -57,11 +58,9 @@ def normalised_clips(items, args):
 def training_sets():
     """(name, protocols, clips, weight): the Debian corpus and models/train/extras.tsv."""
     sets = [("main", CORPUS / "protocols", CORPUS / "clips", 1.0)]
-    for line in (ROOT / "models" / "train" / "extras.tsv").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, folder, weight = line.split("\t")
-            if (CORPUS / folder / "protocols" / "train.txt").exists():
-                sets.append((name, CORPUS / folder / "protocols", CORPUS / folder / "clips", float(weight)))
+    for name, folder, weight in extras.extra_sets():
+        if (CORPUS / folder / "protocols" / "train.txt").exists():
+            sets.append((name, CORPUS / folder / "protocols", CORPUS / folder / "clips", float(weight)))
     return sets
 
 
