@@ -39,10 +39,12 @@ def settings_of(clip_id, seed):
     return u[0], round(6 + 24 * u[1], 1), round(-50 + 20 * u[2], 1)
 
 
-def denoise(src, dst, nr, nf):
+def filtered_copy(src, dst, audio_filter):
+    """Writes src through the FFmpeg audio filter chain `audio_filter` to dst (16 kHz mono
+    s16 WAV, atomically); returns None, or one line saying why it failed."""
     tmp = dst.with_suffix(".tmp.wav")
     cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
-           "-af", f"afftdn=nr={nr}:nf={nf}", "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(tmp)]
+           "-af", audio_filter, "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(tmp)]
     rc = subprocess.run(cmd).returncode
     if rc != 0:
         tmp.unlink(missing_ok=True)
@@ -62,7 +64,7 @@ def main():
     out = pathlib.Path(args.out)
     (out / "clips").mkdir(parents=True, exist_ok=True)
     (out / "protocols").mkdir(parents=True, exist_ok=True)
-    todo, lines, rows = [], [], []
+    todo, copies = [], []  # copies: (WAV, protocol line, denoised.tsv row) of every chosen clip
     for spec in args.set:
         name, protocol, clips = spec.split(":")
         for line in pathlib.Path(protocol).read_text().splitlines():
@@ -75,22 +77,21 @@ def main():
             new_id = "dn_" + cols[1]
             dst = out / "clips" / f"{new_id}.wav"
             if not dst.exists():
-                todo.append((pathlib.Path(clips) / f"{cols[1]}.wav", dst, nr, nf))
-            lines.append(" ".join([cols[0], new_id] + cols[2:]) + "\n")
-            rows.append(f"{cols[1]}\t{new_id}\t{nr}\t{nf}\t{name}\n")
-    print(f"denoised: {len(lines)} copies, {len(todo)} to make", flush=True)
+                todo.append((pathlib.Path(clips) / f"{cols[1]}.wav", dst, f"afftdn=nr={nr}:nf={nf}"))
+            copies.append((dst, " ".join([cols[0], new_id] + cols[2:]) + "\n",
+                           f"{cols[1]}\t{new_id}\t{nr}\t{nf}\t{name}\n"))
+    print(f"denoised: {len(copies)} copies, {len(todo)} to make", flush=True)
     errors = []
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        for i, err in enumerate(pool.map(lambda t: denoise(*t), todo)):
+        for i, err in enumerate(pool.map(lambda t: filtered_copy(*t), todo)):
             if err:
                 errors.append(err)
             if (i + 1) % 1000 == 0:
                 print(f"  {i + 1}/{len(todo)}", flush=True)
-    made = {r.split("\t")[1] for r in rows if (out / "clips" / (r.split("\t")[1] + ".wav")).exists()}
-    (out / "protocols" / "train.txt").write_text("".join(l for l in lines if l.split()[1] in made))
+    made = [c for c in copies if c[0].exists()]
+    (out / "protocols" / "train.txt").write_text("".join(line for _, line, _ in made))
     (out / "protocols" / "dev.txt").write_text("")
-    (out / "denoised.tsv").write_text("original_id\tid\tnr_db\tnf_db\tset\n" +
-                                      "".join(r for r in rows if r.split("\t")[1] in made))
+    (out / "denoised.tsv").write_text("original_id\tid\tnr_db\tnf_db\tset\n" + "".join(row for _, _, row in made))
     for err in errors[:5]:
         print(err, file=sys.stderr)
     if errors:

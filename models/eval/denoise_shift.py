@@ -17,15 +17,16 @@ import csv
 import json
 import pathlib
 import random
-import subprocess
 import sys
 
 import numpy as np
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "models" / "corpus"))
+from denoised import filtered_copy  # noqa: E402
 from evaluate import run_spoofctl  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "models" / "corpus" / "data"
 
 
@@ -52,11 +53,8 @@ def main():
     for r in rows:
         src = CORPUS / "clips" / f"{r['clip_id']}.wav"
         dst = work / f"{r['clip_id']}.wav"
-        if not dst.exists():
-            tmp = dst.with_suffix(".tmp.wav")
-            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-af", args.filter,
-                            "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(tmp)], check=True)
-            tmp.replace(dst)
+        if not dst.exists() and (err := filtered_copy(src, dst, args.filter)):
+            sys.exit(f"denoise_shift: {err}")
         originals.append(src)
         copies.append(dst)
     llr = {}
